@@ -1,0 +1,55 @@
+"""The ``kerasdl`` command line.
+
+The root module only wires commands. It imports neither TensorFlow, Keras nor
+Textual, so ``kerasdl --help`` starts in a fraction of a second; commands import
+what they need inside their bodies.
+"""
+
+from typing import Annotated
+
+import typer
+
+from kerasdl import __version__
+
+app = typer.Typer(
+    name="kerasdl",
+    help=(
+        "Train deep networks with Keras 3 from the terminal: the chapter's losses, "
+        "optimizers, initializers, regularizers, schedules and callbacks."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool):
+    if value:
+        typer.echo(f"kerasdl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version_callback,
+            is_eager=True,
+        ),
+    ] = False,
+):
+    """Train deep networks with Keras 3 from the terminal."""
+
+
+@app.command()
+def info():
+    """Show the versions, the Keras backend and the devices kerasdl would use."""
+    from kerasdl.cli.info import show_info
+
+    show_info()
+
+
+def main():
+    """Entry point of the ``kerasdl`` console script."""
+    app()

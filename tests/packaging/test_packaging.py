@@ -1,0 +1,95 @@
+"""The installed package: its wheel's layout, its light import, its entry points."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("tensorflow", "keras", "textual", "jax", "torch")
+
+
+def _imported_modules(*args):
+    """Top-level modules a fresh interpreter imports while running ``args``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules = set()
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            modules.add(name.split(".")[0])
+    assert modules, "python -X importtime printed nothing: the check would prove nothing"
+    return modules, result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("-c", "import kerasdl"), ("-m", "kerasdl", "--help"), ("-m", "kerasdl", "--version")],
+    ids=["import", "help", "version"],
+)
+def test_light_start_imports_no_framework(args):
+    modules, _ = _imported_modules(*args)
+    assert "kerasdl" in modules
+    assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
+
+
+def test_submodules_load_lazily_on_attribute_access():
+    code = (
+        "import sys, kerasdl\n"
+        "assert 'keras' not in sys.modules\n"
+        "kerasdl.losses\n"
+        "assert 'keras' in sys.modules and 'kerasdl.losses' in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_console_script_help_lists_commands():
+    exe = Path(sys.executable).with_name("kerasdl")
+    result = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "Usage: kerasdl" in result.stdout
+    assert "info" in result.stdout
+
+
+def test_python_dash_m_matches_console_script():
+    result = subprocess.run(
+        [sys.executable, "-m", "kerasdl", "--version"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    import kerasdl
+
+    assert result.stdout.strip() == f"kerasdl {kerasdl.__version__}"
+
+
+@pytest.mark.slow
+def test_wheel_top_level_modules_are_kerasdl_and_kerasdl_tui(tmp_path):
+    # --no-build-isolation: the test extra brings setuptools, so nothing is downloaded.
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+            "--quiet", "-w", str(tmp_path), str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (wheel,) = tmp_path.glob("kerasdl-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    top = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top == {"kerasdl", "kerasdl_tui"}
+    # Every source package of the checkout is in the wheel, under its import name.
+    for init in REPO.joinpath("kerasdl").rglob("__init__.py"):
+        assert init.relative_to(REPO).as_posix() in names
+    for init in REPO.joinpath("tui").rglob("__init__.py"):
+        rel = init.relative_to(REPO / "tui").as_posix()
+        assert f"kerasdl_tui/{rel}" in names
