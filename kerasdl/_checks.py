@@ -17,7 +17,9 @@ def _fail(name, requirement, value):
 
 
 def _as_real(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, str, bytes)):
+        _fail(name, "a real number", value)
+    if not isinstance(value, (int, float)):
         try:
             value = float(value)  # numpy scalars, 0-d arrays
         except (TypeError, ValueError):
@@ -55,16 +57,16 @@ def in_range(name, value, low, high, *, low_closed=True, high_closed=False):
 
 
 def positive_int(name, value):
-    """An integer ``>= 1``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """An integer ``>= 1`` (an integral float such as ``3.0`` is taken as ``3``)."""
+    ok = False
+    if not isinstance(value, (bool, str, bytes)):
         try:
-            ok = int(value) == value and int(value) >= 1 and not isinstance(value, bool)
-        except (TypeError, ValueError):
+            ok = int(value) == value and int(value) >= 1
+        except (TypeError, ValueError, OverflowError):
             ok = False
-        if not ok:
-            _fail(name, "an integer >= 1", value)
-        value = int(value)
-    return value
+    if not ok:
+        _fail(name, "an integer >= 1", value)
+    return int(value)
 
 
 def one_of(name, value, allowed: Iterable):
