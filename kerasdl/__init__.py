@@ -18,7 +18,31 @@ _SUBMODULES = (
     "schedules",
 )
 
-__all__ = ["__version__", *_SUBMODULES]
+__all__ = ["__version__", "load_model", "register_all", *_SUBMODULES]
+
+
+def register_all():
+    """Import every component family, which registers it with Keras's serialization.
+
+    Keras finds a registered class only once its module has been imported, and
+    ``import kerasdl`` imports none (to keep the CLI light). Call this, or import
+    the families you use (``import kerasdl.optimizers``), before
+    ``keras.saving.load_model`` in a fresh process.
+    """
+    for name in _SUBMODULES:
+        importlib.import_module(f"{__name__}.{name}")
+
+
+def load_model(filepath, **kwargs):
+    """``keras.saving.load_model`` for a model that uses kerasdl components.
+
+    The same as Keras's function (the same arguments, no ``custom_objects``
+    needed) after `register_all`.
+    """
+    register_all()
+    import keras
+
+    return keras.saving.load_model(filepath, **kwargs)
 
 
 def __getattr__(name):

@@ -93,3 +93,40 @@ def test_wheel_top_level_modules_are_kerasdl_and_kerasdl_tui(tmp_path):
     for init in REPO.joinpath("tui").rglob("__init__.py"):
         rel = init.relative_to(REPO / "tui").as_posix()
         assert f"kerasdl_tui/{rel}" in names
+
+
+@pytest.mark.slow
+def test_fresh_process_loads_a_model_saved_with_every_family(tmp_path):
+    """Keras only finds registered classes once their module is imported: in a new process
+    `kerasdl.load_model` (or importing the families) must be enough, without custom_objects."""
+    path = tmp_path / "model.keras"
+    save = f"""
+import numpy as np, keras, kerasdl
+kerasdl.register_all()
+from kerasdl import initializers, losses, optimizers, regularizers, schedules
+model = keras.Sequential([
+    keras.Input((3,)),
+    keras.layers.Dense(4, kernel_initializer=initializers.HeNormal(seed=1),
+                       kernel_regularizer=regularizers.L2(0.01)),
+    keras.layers.Dense(1),
+])
+model.compile(optimizer=optimizers.AdamW(schedules.StepLR(0.1, step_size=2)),
+              loss=losses.Huber(delta=0.5))
+x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+model.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+model.save({str(path)!r})
+np.save({str(tmp_path / "pred.npy")!r}, model.predict(x, verbose=0))
+"""
+    load = f"""
+import numpy as np, kerasdl
+model = kerasdl.load_model({str(path)!r})
+x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+np.testing.assert_array_equal(model.predict(x, verbose=0), np.load({str(tmp_path / "pred.npy")!r}))
+assert type(model.optimizer).__module__.startswith("kerasdl.optimizers"), type(model.optimizer)
+assert type(model.loss).__module__ == "kerasdl.losses", type(model.loss)
+print("ok")
+"""
+    for code in (save, load):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
