@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("JAX_ENABLE_X64", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import pytest  # noqa: E402
+import pytest
 
 
 def backend():

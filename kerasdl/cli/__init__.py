@@ -34,7 +34,9 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", help="Print the version and exit.", callback=_version_callback,
+            "--version",
+            help="Print the version and exit.",
+            callback=_version_callback,
             is_eager=True,
         ),
     ] = False,

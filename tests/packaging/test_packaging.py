@@ -75,8 +75,16 @@ def test_wheel_top_level_modules_are_kerasdl_and_kerasdl_tui(tmp_path):
     # --no-build-isolation: the test extra brings setuptools, so nothing is downloaded.
     result = subprocess.run(
         [
-            sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-            "--quiet", "-w", str(tmp_path), str(REPO),
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--quiet",
+            "-w",
+            str(tmp_path),
+            str(REPO),
         ],
         capture_output=True,
         text=True,
