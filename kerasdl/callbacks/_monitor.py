@@ -1,0 +1,106 @@
+"""What the three callbacks share: reading the monitored value, its direction, checks.
+
+Private: the callbacks' docstrings and ``docs/callbacks.md`` describe the behaviour.
+"""
+
+import math
+import os
+import warnings
+
+# Metric names whose larger values are better, for ``mode="auto"`` when the model does
+# not say (Keras metrics carry a direction; a bare name in a custom loop does not).
+_UP_SUFFIXES = ("acc", "accuracy", "auc", "precision", "recall", "f1_score", "fbeta_score")
+
+
+def non_negative_int(name, value):
+    """An integer ``>= 0``; worded like ``kerasdl._checks``."""
+    ok = not isinstance(value, bool)
+    if ok:
+        try:
+            ok = int(value) == value and int(value) >= 0
+        except (TypeError, ValueError):
+            ok = False
+    if not ok:
+        raise ValueError(f"Argument `{name}` must be an integer >= 0. Received: {name}={value!r}")
+    return int(value)
+
+
+def keras_filepath(name, value):
+    """A path (str or PathLike) that ends with ``.keras``."""
+    try:
+        path = os.fspath(value)
+    except TypeError:
+        path = None
+    if not isinstance(path, str) or not path.endswith(".keras"):
+        raise ValueError(
+            f"Argument `{name}` must be a path ending with '.keras'. Received: {name}={value!r}"
+        )
+    return path
+
+
+def resolve_mode(mode, monitor, model=None):
+    """``"min"`` or ``"max"``: ``mode`` itself, or the direction of ``monitor`` for ``"auto"``.
+
+    For ``"auto"``, a metric of ``model`` with that name says its direction (as Keras's
+    callbacks read it); otherwise a name ending in ``loss`` is minimised and an
+    accuracy-like name maximised; any other name needs an explicit mode.
+    """
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    direction = _model_metric_direction(model, name)
+    if direction is not None:
+        return "max" if direction == "up" else "min"
+    if name.endswith("loss"):
+        return "min"
+    if name.endswith(_UP_SUFFIXES):
+        return "max"
+    raise ValueError(
+        f"Cannot tell whether `{monitor}` should be minimised or maximised. "
+        "Pass `mode='min'` or `mode='max'`."
+    )
+
+
+def _model_metric_direction(model, name):
+    metrics = list(getattr(model, "metrics", None) or [])
+    while metrics:
+        metric = metrics.pop()
+        metrics.extend(getattr(metric, "metrics", None) or [])  # Keras's compile containers
+        if getattr(metric, "name", None) == name and hasattr(metric, "_direction"):
+            return metric._direction
+    return None
+
+
+def is_better(current, best, mode, min_delta):
+    """``current`` beats ``best`` by more than ``min_delta`` (``best=None``: nothing yet).
+
+    Written as the chapter writes it (``val_loss < best_val_loss``), with a margin:
+    ``current < best - min_delta`` in min mode, ``current > best + min_delta`` in max mode.
+    NaN is never better.
+    """
+    if math.isnan(current):
+        return False
+    if best is None:
+        return True
+    if mode == "min":
+        return current < best - min_delta
+    return current > best + min_delta
+
+
+def monitor_value(logs, monitor, what):
+    """``logs[monitor]`` as a float, or ``None`` with a warning (Keras's wording) if absent."""
+    logs = logs or {}
+    value = logs.get(monitor)
+    if value is None:
+        warnings.warn(
+            f"{what} conditioned on metric `{monitor}` which is not available. "
+            f"Available metrics are: {','.join(logs)}",
+            stacklevel=3,
+        )
+        return None
+    return float(value)
+
+
+def log_number(value, missing=math.nan):
+    """A value for Keras's ``logs``: always a float (``None`` becomes ``missing``)."""
+    return missing if value is None else float(value)

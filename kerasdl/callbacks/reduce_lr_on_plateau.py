@@ -1,0 +1,470 @@
+"""Reduce the learning rate on a plateau, PyTorch's rule, for float lrs and schedules (3.5.1)."""
+
+import dataclasses
+import math
+
+import keras
+from keras import ops
+
+from kerasdl._checks import in_range, non_negative, one_of, positive
+from kerasdl.callbacks._monitor import log_number, monitor_value, non_negative_int, resolve_mode
+
+_Schedule = keras.optimizers.schedules.LearningRateSchedule
+_STATE_KEYS = ("monitor", "mode", "best", "wait", "cooldown_counter", "last_epoch", "lr_changes")
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class PlateauScaledSchedule(_Schedule):
+    """A learning-rate schedule times a factor in a variable: ``scale * schedule(step)``.
+
+    `ReduceLROnPlateau` puts this around an optimizer's schedule and lowers ``scale``, so the
+    schedule keeps its shape and every value after a reduction is scaled by it. ``scale`` is a
+    non-trainable ``keras.Variable`` (read when the optimizer asks for its learning rate), and
+    its current value is part of ``get_config``: a model saved with ``model.save`` after a
+    reduction and loaded back with ``keras.saving.load_model`` continues with the reduced
+    learning rate. It is not an optimizer variable, so the optimizer's weights keep their
+    number and order.
+
+    Args:
+        schedule: The wrapped ``keras.optimizers.schedules.LearningRateSchedule`` (or its
+            serialized dict).
+        scale: The starting factor, ``> 0``. Defaults to 1.0.
+
+    Example:
+
+    ```python
+    schedule = PlateauScaledSchedule(keras.optimizers.schedules.ExponentialDecay(0.1, 100, 0.9))
+    schedule.scale.assign(0.5)  # halves every later learning rate
+    ```
+
+    References:
+        - [Keras LearningRateSchedule](https://keras.io/api/optimizers/learning_rate_schedules/)
+    """
+
+    def __init__(self, schedule, scale=1.0):
+        if isinstance(schedule, dict):
+            schedule = keras.saving.deserialize_keras_object(schedule)
+        if not isinstance(schedule, _Schedule):
+            raise ValueError(
+                "Argument `schedule` must be a LearningRateSchedule. "
+                f"Received: schedule={schedule!r}"
+            )
+        self.schedule = schedule
+        self.scale = keras.Variable(
+            positive("scale", scale),
+            dtype=keras.backend.floatx(),
+            trainable=False,
+            autocast=False,
+            aggregation="only_first_replica",
+            name="plateau_lr_scale",
+        )
+
+    def __call__(self, step):
+        lr = ops.convert_to_tensor(self.schedule(step))
+        return ops.multiply(lr, ops.cast(self.scale, lr.dtype))
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "scale": float(self.scale),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearningRateChange:
+    """One change of the learning rate made by a callback.
+
+    Attributes:
+        epoch: The epoch (0-based) whose end made the change.
+        old: The learning rate just before.
+        new: The learning rate just after.
+        reason: Why, in words.
+        source: The callback class that made it.
+    """
+
+    epoch: int
+    old: float
+    new: float
+    reason: str
+    source: str = "ReduceLROnPlateau"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReduceLROnPlateauStatus:
+    """Where a `ReduceLROnPlateau` stands.
+
+    Attributes:
+        monitor: The quantity watched.
+        mode: ``"min"`` or ``"max"`` once known.
+        best: The best value so far (``None`` before the first; PyTorch keeps ±inf).
+        wait: Bad epochs counted (PyTorch's ``num_bad_epochs``).
+        patience: A reduction follows more than ``patience`` bad epochs.
+        cooldown_counter: Epochs of cooldown left.
+        learning_rate: The effective learning rate now (``None`` without an optimizer).
+        scale: The factor on a schedule (``None`` when the learning rate is a float).
+        reduced: Whether the last step reduced the learning rate.
+        num_reductions: Reductions made by this callback since it was created or restored.
+        last_change: The last `LearningRateChange` (``None`` if none).
+        epoch: The last epoch stepped (``None`` before the first).
+    """
+
+    monitor: str
+    mode: str | None
+    best: float | None
+    wait: int
+    patience: int
+    cooldown_counter: int
+    learning_rate: float | None
+    scale: float | None
+    reduced: bool
+    num_reductions: int
+    last_change: LearningRateChange | None
+    epoch: int | None
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class ReduceLROnPlateau(keras.callbacks.Callback):
+    """Reduce the learning rate when a metric stops improving, with PyTorch's rule exactly.
+
+    The rule, once an epoch with metric value ``v`` (``best`` starts at +inf in min mode,
+    -inf in max mode; ``eta`` is the effective learning rate now)::
+
+        # min mode, "rel": v < best * (1 - threshold);  "abs": v < best - threshold
+        # max mode, "rel": v > best * (1 + threshold);  "abs": v > best + threshold
+        if better(v, best): best, wait = v, 0
+        else:               wait += 1
+        if cooldown_counter > 0:          # bad epochs in cooldown do not count
+            cooldown_counter -= 1
+            wait = 0
+        if wait > patience:               # MORE than patience bad epochs
+            new = max(eta * factor, min_lr)
+            if eta - new > eps:
+                eta = new
+            cooldown_counter, wait = cooldown, 0
+
+    A NaN value is never better. The learning rate may be a float or any
+    ``LearningRateSchedule``. A float is reduced in place (``optimizer.learning_rate = new``, a
+    variable Keras saves with the optimizer). A schedule is wrapped, the first time this
+    callback meets the optimizer, in a `PlateauScaledSchedule` whose ``scale`` variable the
+    reductions lower: ``min_lr`` and ``eps`` apply to the effective rate
+    ``scale * schedule(step)`` at the moment of the reduction (as with PyTorch's chained
+    schedulers, a schedule may later take it below ``min_lr``). The factor is saved in the
+    optimizer's config, so ``model.save`` / ``keras.saving.load_model`` keep it. On JAX, where
+    a compiled train step holds the factor as a constant, the callback recompiles the model's
+    train function after each change (and when it wraps a schedule, on every backend).
+
+    In ``fit``, the counters reset in ``on_train_begin`` (Keras style, except right after
+    `set_state`); the learning rate itself is never reset. In a custom loop, call
+    ``step(value)`` once an epoch; it needs an optimizer: ``optimizer=`` here, or
+    ``set_model(model)`` for the model's.
+
+    With ``log_status`` each epoch's ``logs`` get plain numbers: ``learning_rate`` (before this
+    epoch's decision, as Keras's callback logs it), ``reduce_lr_best`` (NaN before the first
+    value), ``reduce_lr_wait``, ``reduce_lr_cooldown``, ``reduce_lr_changed`` (0 or 1),
+    ``reduce_lr_old`` and ``reduce_lr_new``. Every change is also kept, with its reason, in
+    ``lr_changes`` (a list of `LearningRateChange`).
+
+    Args:
+        monitor: The quantity in ``logs`` to watch. Defaults to ``"val_loss"``.
+        factor: ``new_lr = lr * factor``, in (0, 1). Defaults to 0.1.
+        patience: Bad epochs tolerated; a reduction follows the next one, ``>= 0``.
+            Defaults to 10.
+        threshold: How much better a value must be, ``>= 0``. Defaults to 1e-4.
+        threshold_mode: ``"rel"`` (relative to best) or ``"abs"``. Defaults to ``"rel"``.
+        cooldown: Epochs after a reduction during which bad epochs are not counted, ``>= 0``.
+            Defaults to 0.
+        min_lr: Lower bound on the effective learning rate at a reduction, ``>= 0``.
+            Defaults to 0.0.
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (from the monitor's name, as
+            `EarlyStopping`). Defaults to ``"min"``.
+        eps: A reduction smaller than this is skipped, ``>= 0``. Defaults to 1e-8.
+        optimizer: The optimizer to act on in a custom loop (not saved in the config).
+            Defaults to None (the model's, in ``fit``).
+        log_status: Add the status keys to each epoch's ``logs``. Defaults to True.
+
+    Example:
+
+    ```python
+    plateau = kerasdl.callbacks.ReduceLROnPlateau(optimizer=optimizer, patience=2, factor=0.5)
+    for epoch in range(epochs):
+        ...  # train one epoch
+        if plateau.step(val_loss):
+            print(plateau.lr_changes[-1])
+    ```
+
+    References:
+        - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
+        - [Keras ReduceLROnPlateau](https://keras.io/api/callbacks/reduce_lr_on_plateau/)
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        factor=0.1,
+        patience=10,
+        threshold=1e-4,
+        threshold_mode="rel",
+        cooldown=0,
+        min_lr=0.0,
+        mode="min",
+        eps=1e-8,
+        optimizer=None,
+        log_status=True,
+    ):
+        super().__init__()
+        self.monitor = monitor
+        self.factor = in_range("factor", factor, 0.0, 1.0, low_closed=False)
+        self.patience = non_negative_int("patience", patience)
+        self.threshold = non_negative("threshold", threshold)
+        self.threshold_mode = one_of("threshold_mode", threshold_mode, ("rel", "abs"))
+        self.cooldown = non_negative_int("cooldown", cooldown)
+        self.min_lr = non_negative("min_lr", min_lr)
+        self.mode = one_of("mode", mode, ("min", "max", "auto"))
+        self.eps = non_negative("eps", eps)
+        self.optimizer = optimizer
+        self.log_status = bool(log_status)
+        self.lr_changes = []
+        self._keep_state = False
+        self._reset()
+        if optimizer is not None:
+            # Wrap a schedule now, before a custom loop compiles a step that reads it.
+            self._attach(self._target_optimizer())
+
+    def _reset(self):
+        self.best = None
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.last_epoch = -1
+        self.reduced = False
+        self._mode = None if self.mode == "auto" else self.mode
+
+    # ------------------------------------------------------------------ the optimizer
+
+    def _target_optimizer(self):
+        optimizer = self.optimizer
+        if optimizer is None and self.model is not None:
+            optimizer = self.model.optimizer
+        if optimizer is None:
+            raise RuntimeError(
+                "ReduceLROnPlateau has no optimizer: pass `optimizer=...`, call "
+                "`set_model(model)`, or use it in `model.fit(callbacks=[...])`."
+            )
+        # LossScaleOptimizer and similar wrappers delegate the learning rate.
+        return getattr(optimizer, "inner_optimizer", optimizer)
+
+    def _attach(self, optimizer):
+        """The optimizer's `PlateauScaledSchedule` (wrapping its schedule if needed), or
+        ``None`` when its learning rate is a float variable."""
+        lr = optimizer._learning_rate  # Keras keeps the schedule or the variable here
+        if isinstance(lr, PlateauScaledSchedule):
+            return lr
+        if isinstance(lr, _Schedule):
+            wrapped = PlateauScaledSchedule(lr)
+            optimizer.learning_rate = wrapped
+            # A train function traced before read the bare schedule.
+            self._recompile_train_function()
+            return wrapped
+        if isinstance(lr, keras.Variable):
+            return None
+        raise TypeError(
+            "ReduceLROnPlateau needs the optimizer's learning rate to be a float or a "
+            f"LearningRateSchedule. Received: learning_rate={lr!r}"
+        )
+
+    def _recompile_train_function(self):
+        model = self._model
+        if model is not None and getattr(model, "train_function", None) is not None:
+            model.make_train_function(force=True)
+
+    @staticmethod
+    def _effective_lr(optimizer):
+        return float(optimizer.learning_rate)
+
+    # ------------------------------------------------------------------ the rule
+
+    def _is_better(self, current, best):
+        if self._mode == "min":
+            if self.threshold_mode == "rel":
+                return current < best * (1.0 - self.threshold)
+            return current < best - self.threshold
+        if self.threshold_mode == "rel":
+            return current > best * (self.threshold + 1.0)
+        return current > best + self.threshold
+
+    def step(self, value):
+        """Take one epoch's metric ``value``; returns whether the learning rate was reduced."""
+        self._attach(self._target_optimizer())
+        return self._step(float(value), self.last_epoch + 1)
+
+    def _step(self, current, epoch):
+        if self._mode is None:
+            self._mode = resolve_mode(self.mode, self.monitor, self._model)
+        self.last_epoch = epoch
+        self.reduced = False
+        worst = math.inf if self._mode == "min" else -math.inf
+        if self._is_better(current, worst if self.best is None else self.best):
+            self.best = current
+            self.wait = 0
+        else:
+            self.wait += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self.wait > self.patience:
+            self.reduced = self._reduce(epoch)
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
+        return self.reduced
+
+    def _reduce(self, epoch):
+        optimizer = self._target_optimizer()
+        schedule = self._attach(optimizer)
+        old = self._effective_lr(optimizer)
+        new = max(old * self.factor, self.min_lr)
+        if not old - new > self.eps:
+            return False
+        if schedule is None:
+            optimizer.learning_rate = new
+        else:
+            ratio = self.factor if new == old * self.factor else new / old
+            scale = float(schedule.scale)
+            schedule.scale.assign(scale * ratio)
+            if keras.backend.backend() == "jax":
+                self._recompile_train_function()
+        clamped = " (clamped at min_lr)" if new > old * self.factor else ""
+        best = "no value yet" if self.best is None else f"{self.best:.6g}"
+        reason = (
+            f"{self.monitor} did not improve on {best} for {self.wait} epochs "
+            f"> patience {self.patience} ({self.threshold_mode} threshold {self.threshold:g}); "
+            f"lr x {self.factor:g}{clamped}"
+        )
+        self.lr_changes.append(
+            LearningRateChange(
+                epoch, old, self._effective_lr(optimizer), reason, "ReduceLROnPlateau"
+            )
+        )
+        return True
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def status(self):
+        """The current `ReduceLROnPlateauStatus`."""
+        lr = scale = None
+        try:
+            optimizer = self._target_optimizer()
+        except RuntimeError:
+            optimizer = None
+        if optimizer is not None:
+            lr = self._effective_lr(optimizer)
+            if isinstance(optimizer._learning_rate, PlateauScaledSchedule):
+                scale = float(optimizer._learning_rate.scale)
+        return ReduceLROnPlateauStatus(
+            monitor=self.monitor,
+            mode=self._mode,
+            best=self.best,
+            wait=self.wait,
+            patience=self.patience,
+            cooldown_counter=self.cooldown_counter,
+            learning_rate=lr,
+            scale=scale,
+            reduced=self.reduced,
+            num_reductions=len(self.lr_changes),
+            last_change=self.lr_changes[-1] if self.lr_changes else None,
+            epoch=None if self.last_epoch < 0 else self.last_epoch,
+        )
+
+    # ------------------------------------------------------------------ Keras hooks
+
+    def on_train_begin(self, logs=None):
+        if self._keep_state:
+            self._keep_state = False
+        else:
+            self._reset()
+        optimizer = self._target_optimizer()
+        if isinstance(optimizer._learning_rate, PlateauScaledSchedule):
+            if keras.backend.backend() == "jax":
+                # A train function compiled earlier may hold an older factor.
+                self._recompile_train_function()
+        else:
+            self._attach(optimizer)
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self._target_optimizer()
+        old = self._effective_lr(optimizer)
+        current = monitor_value(logs, self.monitor, "Learning rate reduction")
+        if current is None:
+            self.reduced = False
+        else:
+            self._step(current, epoch)
+        if self.log_status and logs is not None:
+            logs.update(
+                {
+                    "learning_rate": old,
+                    "reduce_lr_best": log_number(self.best),
+                    "reduce_lr_wait": float(self.wait),
+                    "reduce_lr_cooldown": float(self.cooldown_counter),
+                    "reduce_lr_changed": float(self.reduced),
+                    "reduce_lr_old": old,
+                    "reduce_lr_new": self._effective_lr(optimizer),
+                }
+            )
+
+    # ------------------------------------------------------------------ state and config
+
+    def get_state(self):
+        """The counters and the changes so far as a JSON-able dict, for `set_state`.
+
+        The learning rate itself (a float variable or the schedule's factor) lives in the
+        optimizer and is saved with the model.
+        """
+        return {
+            "monitor": self.monitor,
+            "mode": self._mode,
+            "best": self.best,
+            "wait": self.wait,
+            "cooldown_counter": self.cooldown_counter,
+            "last_epoch": self.last_epoch,
+            "lr_changes": [dataclasses.asdict(change) for change in self.lr_changes],
+        }
+
+    def set_state(self, state):
+        """Restore a `get_state` dict; the next ``on_train_begin`` keeps it instead of resetting."""
+        missing = set(_STATE_KEYS) - set(state)
+        if missing:
+            raise ValueError(f"Plateau state lacks {sorted(missing)}. Received: {state!r}")
+        if state["monitor"] != self.monitor:
+            raise ValueError(
+                f"The state monitors `{state['monitor']}` but this callback monitors "
+                f"`{self.monitor}`."
+            )
+        self._reset()
+        self._mode = state["mode"] if state["mode"] is not None else self._mode
+        self.best = None if state["best"] is None else float(state["best"])
+        self.wait = int(state["wait"])
+        self.cooldown_counter = int(state["cooldown_counter"])
+        self.last_epoch = int(state["last_epoch"])
+        self.lr_changes = [LearningRateChange(**change) for change in state["lr_changes"]]
+        self._keep_state = True
+
+    def get_config(self):
+        return {
+            "monitor": self.monitor,
+            "factor": self.factor,
+            "patience": self.patience,
+            "threshold": self.threshold,
+            "threshold_mode": self.threshold_mode,
+            "cooldown": self.cooldown,
+            "min_lr": self.min_lr,
+            "mode": self.mode,
+            "eps": self.eps,
+            "log_status": self.log_status,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
