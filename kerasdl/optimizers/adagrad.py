@@ -1,0 +1,106 @@
+"""AdaGrad (chapter 3.2.5): per-coordinate steps shrink with the summed squared gradients."""
+
+import keras
+from keras import ops
+
+from kerasdl import _checks
+from kerasdl.optimizers._base import KerasdlOptimizer, constant
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class Adagrad(KerasdlOptimizer):
+    """AdaGrad (chapter 3.2.5), as PyTorch's `Adagrad` (epsilon outside the root).
+
+    Update rule, with `eta` the learning rate, `lambda` `weight_decay` and `G`
+    starting at `initial_accumulator_value`:
+
+    ```
+    g = g + lambda * w          # L2, only when weight_decay > 0
+    G = G + g^2
+    w = w - eta * g / (sqrt(G) + epsilon)
+    ```
+
+    PyTorch's `lr_decay` (`eta_t = eta / (1 + (t - 1) * lr_decay)`) is not an
+    argument: pass `keras.optimizers.schedules.InverseTimeDecay(eta, decay_steps=1,
+    decay_rate=lr_decay)` as the learning rate, which is the same sequence.
+    Keras's `Adagrad` differs: `sqrt(G + epsilon)`, `epsilon=1e-7`,
+    `initial_accumulator_value=0.1`.
+
+    Args:
+        learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
+            or a callable. Defaults to `0.01`.
+        epsilon: float `> 0`, added to `sqrt(G)`. Defaults to `1e-10`.
+        initial_accumulator_value: float `>= 0`, the starting `G`. Defaults to `0.0`.
+        weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
+        exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
+            Defaults to `False`.
+        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+            `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
+            `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
+
+    Example:
+
+    >>> opt = kerasdl.optimizers.Adagrad(learning_rate=0.1)
+    >>> w = keras.Variable([1.0])
+    >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
+    >>> w.numpy()  # G = 4, w = 1 - 0.1 * 2 / 2
+    array([0.9], dtype=float32)
+
+    References:
+        - [Duchi et al., 2011](https://jmlr.org/papers/v12/duchi11a.html)
+        - [PyTorch `torch.optim.Adagrad`](https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        epsilon=1e-10,
+        initial_accumulator_value=0.0,
+        weight_decay=0.0,
+        exclude_bias_and_norm=False,
+        **kwargs,
+    ):
+        epsilon = float(_checks.positive("epsilon", epsilon))
+        initial_accumulator_value = float(
+            _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
+        )
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            exclude_bias_and_norm=exclude_bias_and_norm,
+            **kwargs,
+        )
+        self.epsilon = epsilon
+        self.initial_accumulator_value = initial_accumulator_value
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+
+        def initializer(shape, dtype=None):  # not keras's Constant, which rounds via float32
+            return ops.full(shape, constant(self.initial_accumulator_value, dtype), dtype=dtype)
+
+        self._accumulators = [
+            self.add_variable_from_reference(variable, name="accumulator", initializer=initializer)
+            for variable in variables
+        ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        epsilon = constant(self.epsilon, variable.dtype)
+        gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
+        G = self._accumulators[self._get_variable_index(variable)]
+        self.assign_add(G, ops.square(gradient))
+        denominator = ops.add(ops.sqrt(G), epsilon)
+        self.assign_sub(variable, ops.multiply(lr, ops.divide(gradient, denominator)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "epsilon": self.epsilon,
+                "initial_accumulator_value": self.initial_accumulator_value,
+            }
+        )
+        return config

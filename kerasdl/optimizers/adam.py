@@ -1,0 +1,121 @@
+"""Adam (chapter 3.2.7), with PyTorch's arithmetic and PyTorch's L2 `weight_decay`."""
+
+import keras
+from keras import ops
+
+from kerasdl import _checks
+from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class Adam(KerasdlOptimizer):
+    """Adam (chapter 3.2.7), as PyTorch's `Adam` (epsilon added to `sqrt(v_hat)`).
+
+    Update rule at step `t` (counting from 1), with `eta` the learning rate and
+    `lambda` `weight_decay`; `m` and `v` start at 0:
+
+    ```
+    g = g + lambda * w          # L2 (coupled), only when weight_decay > 0
+    m = beta_1 * m + (1 - beta_1) * g
+    v = beta_2 * v + (1 - beta_2) * g^2
+    w = w - eta * m_hat / (sqrt(v_hat) + epsilon)
+        where m_hat = m / (1 - beta_1^t), v_hat = v / (1 - beta_2^t)
+    ```
+
+    computed as PyTorch does: `step_size = eta / (1 - beta_1^t)`, then
+    `w -= step_size * m / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon)`.
+    `weight_decay` here is the L2 of chapter 3.4.3 (PyTorch's `Adam(weight_decay=...)`);
+    for the decoupled decay of chapter 3.2.8 use `AdamW`. Keras's `Adam` differs: its
+    `epsilon` (default `1e-7`) is added after `sqrt(v)` without bias correction, which
+    is a larger epsilon early in training, and its `weight_decay` is decoupled.
+
+    Args:
+        learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
+            or a callable. Defaults to `0.001`.
+        beta_1: float in `[0, 1)`, the decay of `m`. Defaults to `0.9`.
+        beta_2: float in `[0, 1)`, the decay of `v`. Defaults to `0.999`.
+        epsilon: float `> 0`, added to `sqrt(v_hat)`. Defaults to `1e-8`.
+        weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
+        exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
+            Defaults to `False`.
+        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+            `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
+            `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
+
+    Example:
+
+    >>> opt = kerasdl.optimizers.Adam(learning_rate=0.1)
+    >>> w = keras.Variable([1.0])
+    >>> opt.apply([keras.ops.convert_to_tensor([3.0])], [w])
+    >>> w.numpy()  # the first step is eta * sign(g): m_hat = 3, v_hat = 9
+    array([0.9], dtype=float32)
+
+    References:
+        - [Kingma and Ba, 2015](https://arxiv.org/abs/1412.6980)
+        - [PyTorch `torch.optim.Adam`](https://pytorch.org/docs/stable/generated/torch.optim.Adam.html)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        weight_decay=0.0,
+        exclude_bias_and_norm=False,
+        **kwargs,
+    ):
+        beta_1 = checked_rate("beta_1", beta_1)
+        beta_2 = checked_rate("beta_2", beta_2)
+        epsilon = float(_checks.positive("epsilon", epsilon))
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            exclude_bias_and_norm=exclude_bias_and_norm,
+            **kwargs,
+        )
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._momentums = [
+            self.add_variable_from_reference(variable, name="momentum") for variable in variables
+        ]
+        self._velocities = [
+            self.add_variable_from_reference(variable, name="velocity") for variable in variables
+        ]
+
+    def decay(self, gradient, variable, learning_rate):
+        """Adam's weight decay: L2 on the gradient. `AdamW` overrides it."""
+        return self.l2(gradient, variable)
+
+    def update_step(self, gradient, variable, learning_rate):
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        beta_1 = constant(self.beta_1, dtype)
+        beta_2 = constant(self.beta_2, dtype)
+        epsilon = constant(self.epsilon, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        gradient = self.decay(ops.cast(gradient, dtype), variable, lr)
+
+        index = self._get_variable_index(variable)
+        m = self._momentums[index]
+        v = self._velocities[index]
+        self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
+        self.assign(
+            v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
+        )
+
+        step_size = ops.divide(lr, 1 - ops.power(beta_1, step))
+        root_bias_correction_2 = ops.sqrt(1 - ops.power(beta_2, step))
+        denominator = ops.add(ops.divide(ops.sqrt(v), root_bias_correction_2), epsilon)
+        self.assign_sub(variable, ops.multiply(step_size, ops.divide(m, denominator)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config

@@ -1,0 +1,118 @@
+"""RMSprop (chapter 3.2.6): AdaGrad with a moving average instead of a sum."""
+
+import keras
+from keras import ops
+
+from kerasdl import _checks
+from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class RMSprop(KerasdlOptimizer):
+    """RMSprop (chapter 3.2.6), as PyTorch's `RMSprop(alpha=rho)` without momentum.
+
+    Update rule, with `eta` the learning rate, `lambda` `weight_decay`; `G` and `A`
+    start at 0:
+
+    ```
+    g = g + lambda * w          # L2, only when weight_decay > 0
+    G = rho * G + (1 - rho) * g^2
+    w = w - eta * g / (sqrt(G) + epsilon)
+    ```
+
+    With `centered=True` (Graves, 2013; PyTorch's `centered=True`) the gradient's
+    moving average `A` is subtracted, so the root is of a variance estimate:
+
+    ```
+    A = A + (1 - rho) * (g - A)
+    w = w - eta * g / (sqrt(G - A^2) + epsilon)
+    ```
+
+    PyTorch's `momentum` is not offered. Keras's `RMSprop` differs: `sqrt(G + epsilon)`,
+    `rho=0.9`, `epsilon=1e-7`.
+
+    Args:
+        learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
+            or a callable. Defaults to `0.01`.
+        rho: float in `[0, 1)`, the decay of `G` (PyTorch's `alpha`). Defaults to `0.99`.
+        epsilon: float `> 0`, added to the root. Defaults to `1e-8`.
+        centered: bool; divide by the root of the centered second moment.
+            Defaults to `False`.
+        weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
+        exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
+            Defaults to `False`.
+        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+            `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
+            `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
+
+    Example:
+
+    >>> opt = kerasdl.optimizers.RMSprop(learning_rate=0.01, rho=0.75)
+    >>> w = keras.Variable([1.0])
+    >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
+    >>> w.numpy()  # G = 0.25 * 4 = 1, w = 1 - 0.01 * 2 / 1
+    array([0.98], dtype=float32)
+
+    References:
+        - [Hinton, Srivastava and Swersky, 2012, lecture 6e](https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf)
+        - [Graves, 2013](https://arxiv.org/abs/1308.0850) for `centered`
+        - [PyTorch `torch.optim.RMSprop`](https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html)
+    """
+
+    def __init__(
+        self,
+        learning_rate=0.01,
+        rho=0.99,
+        epsilon=1e-8,
+        centered=False,
+        weight_decay=0.0,
+        exclude_bias_and_norm=False,
+        **kwargs,
+    ):
+        rho = checked_rate("rho", rho)
+        epsilon = float(_checks.positive("epsilon", epsilon))
+        super().__init__(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            exclude_bias_and_norm=exclude_bias_and_norm,
+            **kwargs,
+        )
+        self.rho = rho
+        self.epsilon = epsilon
+        self.centered = bool(centered)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._square_averages = [
+            self.add_variable_from_reference(variable, name="square_average")
+            for variable in variables
+        ]
+        self._gradient_averages = []
+        if self.centered:
+            self._gradient_averages = [
+                self.add_variable_from_reference(variable, name="gradient_average")
+                for variable in variables
+            ]
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        rho = constant(self.rho, variable.dtype)
+        epsilon = constant(self.epsilon, variable.dtype)
+        gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
+        index = self._get_variable_index(variable)
+        G = self._square_averages[index]
+        self.assign(G, ops.add(ops.multiply(rho, G), ops.multiply(1 - rho, ops.square(gradient))))
+        second_moment = G
+        if self.centered:
+            A = self._gradient_averages[index]
+            self.assign_add(A, ops.multiply(1 - rho, ops.subtract(gradient, A)))
+            second_moment = ops.subtract(G, ops.square(A))
+        denominator = ops.add(ops.sqrt(second_moment), epsilon)
+        self.assign_sub(variable, ops.multiply(lr, ops.divide(gradient, denominator)))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"rho": self.rho, "epsilon": self.epsilon, "centered": self.centered})
+        return config
