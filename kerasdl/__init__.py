@@ -18,7 +18,10 @@ _SUBMODULES = (
     "schedules",
 )
 
-__all__ = ["__version__", "load_model", "register_all", *_SUBMODULES]
+# Engine modules, also loaded on first attribute access (``kerasdl.runner.train``).
+_ENGINE = ("config", "data", "events", "runs", "runner", "models")
+
+__all__ = ["__version__", "load_model", "register_all", *_SUBMODULES, *_ENGINE]
 
 
 def register_all():
@@ -46,7 +49,7 @@ def load_model(filepath, **kwargs):
 
 
 def __getattr__(name):
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or name in _ENGINE:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
         return module
@@ -54,4 +57,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ENGINE))
