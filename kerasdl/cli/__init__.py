@@ -3,6 +3,11 @@
 The root module only wires commands. It imports neither TensorFlow, Keras nor
 Textual, so ``kerasdl --help`` starts in a fraction of a second; commands import
 what they need inside their bodies.
+
+    kerasdl train        kerasdl.cli.train   train a network (the chapter's 3.6 preset by default)
+    kerasdl runs ...     kerasdl.cli.runs    list, show, compare, export runs
+    kerasdl data info    kerasdl.cli.data    which MNIST source would be used
+    kerasdl info         kerasdl.cli.info    versions, backend, devices
 """
 
 from typing import Annotated
@@ -10,6 +15,7 @@ from typing import Annotated
 import typer
 
 from kerasdl import __version__
+from kerasdl.cli import data, runs, train
 
 app = typer.Typer(
     name="kerasdl",
@@ -42,6 +48,11 @@ def _root(
     ] = False,
 ):
     """Train deep networks with Keras 3 from the terminal."""
+
+
+app.command(name="train")(train.train)
+app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 
 
 @app.command()

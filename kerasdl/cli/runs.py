@@ -1,0 +1,481 @@
+"""``kerasdl runs``: list, show, compare and export the runs in a runs folder.
+
+Everything here reads the run directories' ``events.jsonl`` and JSON files through
+`kerasdl.runs` (light: no TensorFlow), so these commands start fast. The curves of
+``runs compare`` are drawn by `line_plot`, a small character plot with no dependency.
+"""
+
+import itertools
+import math
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from kerasdl.cli import errors
+from kerasdl.cli import options as opt
+from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural
+
+app = typer.Typer(
+    help="List, show, compare and export runs (reads runs/<id>/events.jsonl; no TensorFlow).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Per-series markers and colours of `line_plot`.
+MARKERS = ("●", "▲", "■", "◆", "✚", "★", "○", "△")
+COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_white", "bright_cyan")
+STATUS_STYLE = {
+    "completed": "green",
+    "early_stopped": "green",
+    "stopped": "yellow",
+    "running": "cyan",
+    "interrupted": "red",
+    "unfinished": "red",
+    "nan": "red",
+    "failed": "red",
+}
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _status(status: str) -> Text:
+    return Text(status, style=STATUS_STYLE.get(status, ""))
+
+
+def _best_text(best: dict | None) -> str:
+    if not best or best.get("value") is None:
+        return "-"
+    return f"{best.get('monitor', '?')} {fmt_number(best['value'])} @ {best.get('epoch', '?')}"
+
+
+def _test_text(test: dict | None) -> str:
+    if not test:
+        return "-"
+    if "accuracy" in test:
+        return f"acc {fmt_number(test['accuracy'])}"
+    return " ".join(f"{k} {fmt_number(v)}" for k, v in test.items())
+
+
+def _started_text(started: float | None, short: bool = False) -> str:
+    if started is None:
+        return "-"
+    return time.strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M", time.localtime(started))
+
+
+def _load(run: str, runs_dir: Path):
+    from kerasdl import runs
+
+    with errors.domain_errors():
+        return runs.load_run(run, runs_dir)
+
+
+@app.command("list")
+def list_(runs_dir: opt.RunsDir = Path("runs")):
+    """List the runs in the runs folder, oldest first: status, data, epochs, best, test."""
+    from kerasdl import runs
+
+    with errors.domain_errors():
+        infos = runs.list_runs(runs_dir)
+    console = _console()
+    if not infos:
+        where = "" if runs_dir.is_dir() else " (the folder does not exist)"
+        console.print(f"No runs in {runs_dir}{where}.")
+        return
+    monitors = {(info.best or {}).get("monitor") for info in infos} - {None}
+    monitor = monitors.pop() if len(monitors) == 1 else None
+    table = Table(
+        title=f"Runs in {runs_dir}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    table.add_column("run", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("data")
+    table.add_column("epochs", justify="right", no_wrap=True)
+    best_header = f"best {monitor}" if monitor else "best"
+    table.add_column(best_header, min_width=len(best_header))
+    accuracy = all("accuracy" in (info.test_metrics or {"accuracy": 0}) for info in infos)
+    table.add_column("test acc" if accuracy else "test", justify="right")
+    for info in infos:
+        total = info.epochs if info.epochs is not None else "?"
+        best = info.best or {}
+        if monitor and best.get("value") is not None:
+            best_cell = f"{fmt_number(best['value'])} @ {best.get('epoch', '?')}"
+        else:
+            best_cell = _best_text(best)
+        table.add_row(
+            info.run_id,
+            _status(info.status),
+            _started_text(info.started, short=True),
+            ((info.config or {}).get("data") or {}).get("name", "-"),
+            f"{info.epochs_run}/{total}",
+            best_cell,
+            (
+                fmt_number((info.test_metrics or {}).get("accuracy"))
+                if accuracy
+                else _test_text(info.test_metrics)
+            ),
+        )
+    console.print(table)
+
+
+def config_summary(config: dict | None) -> list[tuple[str, str]]:
+    """``[("data", "mnist-mini, limit 512, validation 0.1"), ("model", ...), ...]``."""
+    if not config:
+        return [("config", "-")]
+    data = config.get("data") or {}
+    model = config.get("model") or {}
+    optimizer = config.get("optimizer") or {}
+    schedule = config.get("schedule") or {}
+    stopping = config.get("early_stopping") or {}
+    plateau = config.get("plateau") or {}
+    data_text = str(data.get("name", "?"))
+    if data.get("limit"):
+        data_text += f", limit {data['limit']}"
+    data_text += f", validation {config.get('validation_split', '?')}"
+    layers = []
+    hidden = model.get("hidden") or []
+    norms = model.get("batch_norm") or []
+    drops = model.get("dropout") or []
+    for i, units in enumerate(hidden):
+        layer = str(units)
+        if i < len(norms) and norms[i]:
+            layer += "-BN"
+        layer += f"-{model.get('activation', '?')}"
+        if i < len(drops) and drops[i]:
+            layer += f"-Dropout({drops[i]})"
+        layers.append(layer)
+    model_text = " / ".join(layers) or "linear"
+    model_text += f"; init {model.get('initializer', '?')}"
+    if model.get("regularizer", "none") != "none":
+        model_text += f"; {model['regularizer']} (l1 {model.get('l1')}, l2 {model.get('l2')})"
+    opt_text = f"{optimizer.get('name', '?')} lr {fmt_lr(optimizer.get('learning_rate'))}"
+    for key in ("weight_decay", "momentum", "beta_1", "beta_2", "epsilon", "rho", "clipnorm"):
+        if optimizer.get(key) is not None:
+            opt_text += f", {key} {optimizer[key]}"
+    name = schedule.get("name", "none")
+    sched_text = str(name)
+    if name == "step":
+        sched_text += f" (step_size {schedule.get('step_size')}, gamma {schedule.get('gamma')})"
+    elif name == "exponential":
+        sched_text += f" (gamma {schedule.get('gamma')})"
+    elif name == "cosine":
+        sched_text += f" (t_max {schedule.get('t_max')}, eta_min {schedule.get('eta_min')})"
+    elif name == "noam":
+        sched_text += f" (d_model {schedule.get('d_model')}, warmup {schedule.get('warmup_steps')})"
+    if schedule.get("warmup_epochs"):
+        sched_text += f", warmup {schedule['warmup_epochs']} epochs"
+    stop_text = (
+        f"{stopping.get('monitor')} patience {stopping.get('patience')}"
+        if stopping.get("enabled")
+        else "off"
+    )
+    plateau_text = (
+        f"{plateau.get('monitor')} factor {plateau.get('factor')} "
+        f"patience {plateau.get('patience')}"
+        if plateau.get("enabled")
+        else "off"
+    )
+    run_text = (
+        f"{config.get('epochs')} epochs, batch {config.get('batch_size')}, seed "
+        f"{config.get('seed')}, strategy {config.get('strategy')}"
+    )
+    loss = config.get("loss") or {}
+    return [
+        ("data", data_text),
+        ("model", model_text),
+        ("loss", str(loss.get("name", "?"))),
+        ("optimizer", opt_text),
+        ("schedule", sched_text),
+        ("early stopping", stop_text),
+        ("plateau", plateau_text),
+        ("training", run_text),
+    ]
+
+
+def epoch_table(info) -> Table:
+    """One row per epoch: the metrics, the learning rate, the time; the best epoch starred."""
+    names = info.metric_names
+    best_epoch = (info.best or {}).get("epoch")
+    table = Table(title="Epochs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("epoch", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("lr", justify="right")
+    table.add_column("time", justify="right")
+    for row in info.history:
+        star = " *" if row["epoch"] == best_epoch else ""
+        table.add_row(
+            f"{row['epoch']}{star}",
+            *(fmt_number(row["metrics"].get(name)) for name in names),
+            fmt_lr(row.get("learning_rate")),
+            fmt_duration(row.get("epoch_seconds")),
+        )
+    return table
+
+
+@app.command()
+def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
+    """Show one run: its config, status, best epoch, test metrics and a table of its epochs."""
+    info = _load(run, runs_dir)
+    console = _console()
+    total = info.epochs if info.epochs is not None else "?"
+    rows = [
+        ("run", Text(info.run_id, style="bold cyan")),
+        ("directory", str(info.path)),
+        ("status", _status(info.status)),
+        ("epochs", f"{info.epochs_run}/{total}"),
+        ("started", _started_text(info.started)),
+        ("duration", fmt_duration(info.duration_s)),
+    ]
+    if info.resumes:
+        rows.append(("resumed", plural(info.resumes, "time")))
+    if info.dataset:
+        rows.append(("dataset", f"{info.dataset.get('name')} ({info.dataset.get('source')})"))
+    rows += config_summary(info.config)
+    rows.append(("best", _best_text(info.best)))
+    test = " ".join(f"{k} {fmt_number(v)}" for k, v in (info.test_metrics or {}).items())
+    rows.append(("test", test or "-"))
+    if info.error:
+        rows.append(("error", Text(info.error, style="red")))
+    for line in field_lines(rows):
+        console.print(line, soft_wrap=True)
+    if info.history:
+        console.print(epoch_table(info))
+    for change in info.lr_changes:
+        console.print(
+            f"lr {fmt_lr(change.get('old'))} -> {fmt_lr(change.get('new'))} after epoch "
+            f"{change.get('epoch')} ({change.get('reason')})",
+            markup=False,
+            soft_wrap=True,
+        )
+    for notice in info.notices:
+        console.print(
+            f"[{notice.get('level', 'info')}] {notice.get('message', '')}",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+def _better(name: str) -> str | None:
+    """Whether a higher ("max") or lower ("min") value of a metric column is better, or None."""
+    if name.endswith("accuracy"):
+        return "max"
+    if name.endswith(("loss", "mae", "mse", "error")) or name == "best_value":
+        return "min"
+    return None
+
+
+def compare_table(comparison) -> Table:
+    """Runs as columns, quantities as rows; the best run of each metric row in bold green."""
+    rows = comparison.rows
+    table = Table(
+        title="Best and final metrics", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    table.add_column("")
+    for i, row in enumerate(rows):
+        marker = MARKERS[i % len(MARKERS)]
+        table.add_column(f"{marker} {row['run_id']}", justify="right")
+    skip = {"run_id", "best_monitor", "best_epoch"}
+    for column in comparison.columns:
+        if column in skip:
+            continue
+        values = [row.get(column) for row in rows]
+        if column == "best_value":
+            label = "best"
+            cells = [_best_text({"monitor": r.get("best_monitor"), "value": r.get("best_value"),
+                                 "epoch": r.get("best_epoch")}) for r in rows]  # fmt: skip
+            direction = _better(str(rows[0].get("best_monitor") or "")) if rows else None
+            monitors = {r.get("best_monitor") for r in rows}
+            direction = direction if len(monitors) == 1 else None
+        elif column == "status":
+            label, cells, direction = "status", [_status(str(v)) for v in values], None
+        elif column == "duration_s":
+            label, cells, direction = "time", [fmt_duration(v) for v in values], None
+        elif column == "epochs_run":
+            label, cells, direction = "epochs", [str(v) for v in values], None
+        else:
+            label = (
+                column.replace("_", " ", 1) if column.startswith(("final_", "test_")) else column
+            )
+            cells = [fmt_number(v) for v in values]
+            direction = _better(column)
+        best_index = _best_index(values, direction) if len(rows) > 1 else None
+        styled = [
+            Text(str(c), style="bold green") if i == best_index else c for i, c in enumerate(cells)
+        ]
+        table.add_row(label, *styled)
+    return table
+
+
+def _best_index(values, direction):
+    if direction is None:
+        return None
+    finite = [
+        (v, i) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)
+    ]
+    if len(finite) < 2:
+        return None
+    return (min(finite) if direction == "min" else max(finite))[1]
+
+
+@app.command()
+def compare(
+    run: Annotated[
+        list[str],
+        typer.Argument(help="The runs: ids (or unique prefixes) in the runs folder, or paths."),
+    ],
+    runs_dir: opt.RunsDir = Path("runs"),
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric",
+            "-m",
+            help="Curve to draw (repeatable; default: val_loss and val_accuracy, else loss).",
+            show_default=False,
+        ),
+    ] = None,
+    width: Annotated[int, typer.Option(help="Plot width in characters.", min=20)] = 60,
+    height: Annotated[int, typer.Option(help="Plot height in lines.", min=4)] = 12,
+):
+    """Compare runs: a table of their best and final metrics, and their curves per epoch."""
+    from kerasdl import runs
+
+    infos = [_load(name, runs_dir) for name in run]
+    with errors.domain_errors():
+        comparison = runs.compare(infos)
+    available = [name for name, curves in comparison.curves.items() if any(curves.values())]
+    if metric:
+        unknown = [m for m in metric if m not in comparison.curves]
+        if unknown:
+            errors.fail(
+                f"no metric {', '.join(map(repr, unknown))} in these runs; "
+                f"available: {', '.join(available) or 'none'}"
+            )
+        chosen = list(metric)
+    else:
+        chosen = [m for m in ("val_loss", "val_accuracy") if m in available] or [
+            m for m in ("loss",) if m in available
+        ]
+    console = _console()
+    console.print(compare_table(comparison))
+    for name in chosen:
+        labels = [f"{MARKERS[i % len(MARKERS)]} {info.run_id}" for i, info in enumerate(infos)]
+        series = {
+            info.run_id: comparison.curves.get(name, {}).get(info.run_id, []) for info in infos
+        }
+        console.print()
+        console.print(Text(f"{name} per epoch", style="bold"))
+        for line in line_plot(series, width=width, height=height):
+            console.print(line, soft_wrap=True)
+        console.print(Text("   ".join(labels)), style="dim", soft_wrap=True)
+
+
+@app.command()
+def export(
+    run: opt.RunArg,
+    runs_dir: opt.RunsDir = Path("runs"),
+    csv: Annotated[
+        bool, typer.Option("--csv", help="CSV: one row per epoch (the only format so far).")
+    ] = True,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: stdout).", dir_okay=False),
+    ] = None,
+):
+    """Export a run's epochs (metrics, learning rate, time) as CSV."""
+    from kerasdl import runs
+
+    info = _load(run, runs_dir)
+    with errors.domain_errors():
+        text = runs.export_csv(info)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        errors.fail(f"cannot write {output}: {exc.strerror or exc}")
+    typer.echo(f"wrote {len(info.history)} epochs to {output}", err=True)
+
+
+# ----------------------------------------------------------------------------- the line plot
+
+
+def line_plot(
+    series: dict[str, list[tuple[float, float]]],
+    *,
+    width: int = 60,
+    height: int = 12,
+    markers=MARKERS,
+    colours=COLOURS,
+) -> list[Text]:
+    """Draw ``{name: [(x, y), ...]}`` as lines of text: one marker per series, dots between.
+
+    The y axis is labelled at the top, middle and bottom; the x axis at both ends. Points whose
+    y is not finite are left out. Returns Rich ``Text`` lines (coloured per series in a terminal,
+    plain characters in a file).
+    """
+    points = {
+        name: [(float(x), float(y)) for x, y in pts if math.isfinite(y)]
+        for name, pts in series.items()
+    }
+    xs = [x for pts in points.values() for x, _ in pts]
+    ys = [y for pts in points.values() for _, y in pts]
+    if not xs:
+        return [Text("(no data)", style="dim")]
+    x_lo, x_hi = min(xs), max(xs)
+    y_lo, y_hi = min(ys), max(ys)
+    if y_hi == y_lo:
+        pad = abs(y_lo) * 0.05 or 1.0
+        y_lo, y_hi = y_lo - pad, y_hi + pad
+
+    def col(x):
+        return 0 if x_hi == x_lo else round((x - x_lo) / (x_hi - x_lo) * (width - 1))
+
+    def row(y):  # 0 is the top line
+        return round((y_hi - y) / (y_hi - y_lo) * (height - 1))
+
+    grid: list[list[tuple[str, str] | None]] = [[None] * width for _ in range(height)]
+    for index, pts in enumerate(points.values()):
+        style = colours[index % len(colours)]
+        pts = sorted(pts)
+        for (x0, y0), (x1, y1) in itertools.pairwise(pts):  # dots along each segment
+            c0, c1 = col(x0), col(x1)
+            for c in range(c0 + 1, c1):
+                y = y0 + (y1 - y0) * (c - c0) / (c1 - c0)
+                r = row(y)
+                if grid[r][c] is None:
+                    grid[r][c] = ("·", style)
+        for x, y in pts:
+            grid[row(y)][col(x)] = (markers[index % len(markers)], style)
+
+    labels = {0: fmt_number(y_hi), (height - 1) // 2: fmt_number((y_hi + y_lo) / 2)}
+    labels[height - 1] = fmt_number(y_lo)
+    label_width = max(len(label) for label in labels.values())
+    lines = []
+    for r, cells in enumerate(grid):
+        line = Text(f"{labels.get(r, ''):>{label_width}} ┤", style="dim")
+        for cell in cells:
+            if cell is None:
+                line.append(" ")
+            else:
+                line.append(cell[0], style=cell[1])
+        lines.append(line)
+    axis = " " * label_width + " └" + "─" * width
+    lines.append(Text(axis, style="dim"))
+    left, right = _axis_number(x_lo), _axis_number(x_hi)
+    gap = max(1, width - len(left) - len(right) - len("epoch "))
+    lines.append(Text(" " * (label_width + 2) + "epoch " + left + " " * gap + right, style="dim"))
+    return lines
+
+
+def _axis_number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
