@@ -378,7 +378,7 @@ def normalize_images(x: np.ndarray, mean: float, std: float, *, flatten: bool = 
     levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
     table = (levels - np.float32(mean)) / np.float32(std)
     out = table[np.asarray(x, dtype=np.uint8)]
-    return out.reshape(len(out), -1) if flatten else out
+    return out.reshape(len(out), math.prod(out.shape[1:])) if flatten else out
 
 
 def split_indices(n_or_labels, fraction: float, seed: int, *, stratify: bool = True):

@@ -12,6 +12,7 @@ import time
 
 import keras
 
+from kerasdl._values import to_float, to_int
 from kerasdl.events import EventWriter
 
 __all__ = ["STATUS_KEY_PREFIXES", "EventLog"]
@@ -238,7 +239,7 @@ class EventLog(keras.callbacks.Callback):
         if optimizer is None:
             return None
         try:
-            return float(optimizer.learning_rate)
+            return to_float(optimizer.learning_rate)
         except (TypeError, ValueError, AttributeError):
             return None
 
@@ -247,7 +248,7 @@ class EventLog(keras.callbacks.Callback):
         if optimizer is None:
             return None
         try:
-            return int(optimizer.iterations)
+            return to_int(optimizer.iterations)
         except (TypeError, ValueError, AttributeError):
             return None
 

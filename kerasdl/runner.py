@@ -847,9 +847,9 @@ def _seed_states(model):
 
 def _as_numpy(variable):
     """A variable's value as NumPy (also a ``tf.distribute`` variable, which ``int()`` refuses)."""
-    import keras
+    from kerasdl._values import to_numpy
 
-    return keras.ops.convert_to_numpy(variable)
+    return to_numpy(variable)
 
 
 def _to_int(variable):

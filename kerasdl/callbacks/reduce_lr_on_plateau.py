@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from kerasdl._checks import in_range, non_negative, one_of, positive
+from kerasdl._values import to_float
 from kerasdl.callbacks._monitor import log_number, monitor_value, non_negative_int, resolve_mode
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -66,7 +67,7 @@ class PlateauScaledSchedule(_Schedule):
     def get_config(self):
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "scale": float(self.scale),
+            "scale": to_float(self.scale),
         }
 
     @classmethod
@@ -282,7 +283,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     @staticmethod
     def _effective_lr(optimizer):
-        return float(optimizer.learning_rate)
+        return to_float(optimizer.learning_rate)
 
     # ------------------------------------------------------------------ the rule
 
@@ -331,7 +332,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             optimizer.learning_rate = new
         else:
             ratio = self.factor if new == old * self.factor else new / old
-            scale = float(schedule.scale)
+            scale = to_float(schedule.scale)
             schedule.scale.assign(scale * ratio)
             if keras.backend.backend() == "jax":
                 self._recompile_train_function()
@@ -362,7 +363,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         if optimizer is not None:
             lr = self._effective_lr(optimizer)
             if isinstance(optimizer._learning_rate, PlateauScaledSchedule):
-                scale = float(optimizer._learning_rate.scale)
+                scale = to_float(optimizer._learning_rate.scale)
         return ReduceLROnPlateauStatus(
             monitor=self.monitor,
             mode=self._mode,
