@@ -37,11 +37,13 @@ def main():
                 **parse_assignments(args.set),
             }
         )
+
+        def on_event(event):
+            if event["type"] == "epoch_ended":
+                epochs.append(event["epoch_seconds"])
+
         start = time.perf_counter()
-        summary = train(
-            config,
-            sinks=[lambda e: epochs.append(e["epoch_seconds"]) if e["type"] == "epoch_ended" else 0],
-        )
+        summary = train(config, sinks=[on_event])
         total = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
