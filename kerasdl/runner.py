@@ -11,7 +11,8 @@ What `train` does, in order (``docs/engine.md`` tells the whole story)::
     run dir     runs/<id>/ with config.toml      (an error up to here leaves no event)
     events      run_started (+ notices)
     fit         callbacks: run monitor (data epoch, NaN, stop request), early stopping,
-                plateau, best.keras, last.keras + state.json, EventLog (last)
+                plateau, best.keras, last.keras + state.json, EventLog (last); model.fit, or
+                kerasdl.distributed.fit for "multi-worker" (Keras's fit fails there)
     test        once, with best.keras's weights
     finish      run_finished, summary.json
 
@@ -195,8 +196,8 @@ def make_strategy(name: str):
 
     ``"mirrored"`` is ``MirroredStrategy`` over the local GPUs, or over the local (logical)
     CPU devices when there is no GPU; ``"multi-worker"`` is
-    ``MultiWorkerMirroredStrategy()``, which reads the cluster from ``TF_CONFIG``. Both need
-    the TensorFlow backend.
+    ``MultiWorkerMirroredStrategy()``, which reads the cluster from ``TF_CONFIG`` (`train`
+    then trains with `kerasdl.distributed.fit`). Both need the TensorFlow backend.
 
     Raises:
         ConfigError: A distributed strategy on another backend.
@@ -317,7 +318,8 @@ def train(
     data (`kerasdl.data.DataError`), a runs directory that is not writable, a run name that
     exists, or a run that cannot be resumed (`kerasdl.runs.RunError`).
 
-    Then the run emits ``run_started``, trains with ``model.fit``, keeps ``best.keras`` (the
+    Then the run emits ``run_started``, trains with ``model.fit`` (`kerasdl.distributed.fit`
+    for ``strategy="multi-worker"``, see ``docs/distributed.md``), keeps ``best.keras`` (the
     best epoch by ``early_stopping.monitor``) and ``last.keras`` + ``state.json`` (every
     finished epoch), evaluates the test set once with the best epoch's weights (the last
     epoch's if ``early_stopping.restore_best_weights`` is false), emits ``run_finished`` and
@@ -384,15 +386,23 @@ def train(
         notices.append(("warning", dataset.notice))
     steps_per_execution = config.steps_per_execution
     if strategy is not None and steps_per_execution > 1:
+        why = (
+            "kerasdl's multi-worker loop runs one step per call"
+            if multi_worker
+            else f"Keras cannot run several steps per call under tf.distribute ({_KERAS_SPE_BUG})"
+        )
         notices.append(
             (
                 "warning",
                 f"steps_per_execution={steps_per_execution} is set to 1 with the "
-                f"{config.strategy!r} strategy: Keras cannot run several steps per call under "
-                f"tf.distribute ({_KERAS_SPE_BUG})",
+                f"{config.strategy!r} strategy: {why}",
             )
         )
         steps_per_execution = 1
+    if multi_worker and config.jit_compile is True:
+        notices.append(
+            ("warning", "jit_compile=true is ignored with the 'multi-worker' strategy (no XLA)")
+        )
 
     train_data = data.EpochDataset(
         dataset.x_train, dataset.y_train, config.batch_size, seed=config.seed
@@ -501,15 +511,32 @@ class _Run:
         try:
             self._emit_started(notices)
             callback_list = self._callbacks(train_data, stop, extra_callbacks)
-            self.model.fit(
-                train_data.dataset,
-                epochs=self.config.epochs,
-                initial_epoch=self.initial_epoch,
-                validation_data=validation,
-                callbacks=callback_list,
-                shuffle=False,
-                verbose=0,
-            )
+            if self.config.strategy == "multi-worker":
+                from kerasdl import distributed
+
+                # Keras's fit fails under MultiWorkerMirroredStrategy: a loop of our own.
+                distributed.fit(
+                    self.model,
+                    train_data.dataset,
+                    strategy=self.strategy,
+                    task=self.dataset.task,
+                    epochs=self.config.epochs,
+                    initial_epoch=self.initial_epoch,
+                    validation_data=validation,
+                    callbacks=callback_list,
+                    steps_per_epoch=self.steps_per_epoch,
+                    on_peer_stop=self._stopped_by_peer,
+                )
+            else:
+                self.model.fit(
+                    train_data.dataset,
+                    epochs=self.config.epochs,
+                    initial_epoch=self.initial_epoch,
+                    validation_data=validation,
+                    callbacks=callback_list,
+                    shuffle=False,
+                    verbose=0,
+                )
             status = self._status()
             test = self._evaluate_test(test_data)
             return self._finish(status, test=test)
@@ -651,6 +678,11 @@ class _Run:
             "status": self._status_so_far(epoch),
         }
 
+    def _stopped_by_peer(self, epoch):
+        """Another worker of a multi-worker run was asked to stop after ``epoch``: this one too."""
+        if self.monitor.stop_epoch is None:
+            self.monitor.stop_epoch = epoch
+
     # -- the end
 
     def _status_so_far(self, epoch):
@@ -680,7 +712,14 @@ class _Run:
             self.restored_best = True
         elif self.monitor.nan_epoch is not None:
             return None  # the weights are not finite and there is no good epoch to go back to
-        results = self.model.evaluate(test_data, verbose=0, return_dict=True)
+        if self.config.strategy == "multi-worker":
+            from kerasdl import distributed
+
+            results = distributed.evaluate(
+                self.model, test_data, strategy=self.strategy, task=self.dataset.task
+            )
+        else:
+            results = self.model.evaluate(test_data, verbose=0, return_dict=True)
         return {name: float(value) for name, value in results.items()}
 
     def _epochs_run(self):
