@@ -145,6 +145,10 @@ class EventLog(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         now = self._clock()
         step = int(batch) + 1
+        steps = self._steps()
+        if steps is not None:
+            # Keras numbers a last, partial execution as a whole one (step 96 of 85).
+            step = min(step, steps)
         with self._lock:
             if self._epoch_start is None or step <= self._last_step:
                 return  # outside an epoch, or a late hook from Keras's worker thread
@@ -152,7 +156,6 @@ class EventLog(keras.callbacks.Callback):
             self._last_batch_time = now
             if not self.writer.has_sinks:
                 return
-            steps = self._steps()
             last = steps is not None and step >= steps
             if not last and now - self._last_emit < self.batch_interval_s:
                 return

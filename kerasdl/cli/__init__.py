@@ -5,6 +5,7 @@ Textual, so ``kerasdl --help`` starts in a fraction of a second; commands import
 what they need inside their bodies.
 
     kerasdl train        kerasdl.cli.train   train a network (the chapter's 3.6 preset by default)
+    kerasdl dashboard    kerasdl.cli.dashboard  follow or replay a run, or browse the runs
     kerasdl runs ...     kerasdl.cli.runs    list, show, compare, export runs
     kerasdl data info    kerasdl.cli.data    which MNIST source would be used
     kerasdl info         kerasdl.cli.info    versions, backend, devices
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 
 from kerasdl import __version__
-from kerasdl.cli import data, runs, train
+from kerasdl.cli import dashboard, data, runs, train
 
 app = typer.Typer(
     name="kerasdl",
@@ -51,6 +52,7 @@ def _root(
 
 
 app.command(name="train")(train.train)
+app.command(name="dashboard")(dashboard.dashboard)
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
 

@@ -28,6 +28,7 @@ class UI(str, Enum):
     """How `kerasdl train` shows a run."""
 
     auto = "auto"
+    tui = "tui"
     plain = "plain"
     none = "none"
 
@@ -332,8 +333,9 @@ UIOption = Annotated[
     UI,
     typer.Option(
         "--ui",
-        help="plain: progress bar and a line per epoch; none: only the final lines; "
-        "auto: plain (the dashboard once it exists).",
+        help="tui: the dashboard (keys: s stop, q quit, l log scale, ? help); plain: progress "
+        "bar and a line per epoch; none: only the final lines; auto: the dashboard when stdout "
+        "is a terminal of 80x24 or more, else plain (saying why).",
         case_sensitive=False,
         rich_help_panel=RUN,
     ),

@@ -112,6 +112,10 @@ def train(
     with errors.domain_errors():
         config, resume_dir = build_config(config_file, flags, set_ or [], resume)
     view_name = choose_view(ui)
+    if view_name == "tui":
+        from kerasdl.cli.dashboard import run_dashboard
+
+        raise typer.Exit(run_dashboard(config, resume_dir))
     code = run_plain(config, resume_dir, live=view_name == "plain")
     raise typer.Exit(code)
 
@@ -158,17 +162,18 @@ def build_config(config_file, flags: dict, sets: list[str], resume: str | None):
 
 
 def choose_view(ui: opt.UI) -> str:
-    """The view that shows the run: "plain" or "none".
+    """The view that shows the run: "tui" (the dashboard), "plain" or "none".
 
-    The seam for the dashboard (issue 6): ``auto`` shows the plain view for now. Once the
-    dashboard exists, ``auto`` (and a new ``UI.tui``) go through
-    ``kerasdl_tui.choose_ui(ui, sys.stdout) -> (view, reason)``, which picks the dashboard when
-    stdout is a terminal large enough and otherwise falls back to plain with a reason to print;
-    `train` then runs "tui" with the dashboard's runner instead of `run_plain`.
+    ``auto`` picks the dashboard when stdout (and stderr, where Textual draws) is a terminal
+    of at least 80x24, else plain; ``tui`` insists on a terminal only. A fallback says why on
+    stderr (`kerasdl_tui.choose_ui`).
     """
-    if ui is opt.UI.auto:
-        return "plain"
-    return ui.value
+    from kerasdl_tui.choose import choose_ui
+
+    view, reason = choose_ui(ui.value, sys.stdout, stderr=sys.stderr)
+    if reason is not None:
+        errors.print_error(reason, prefix="note")
+    return view
 
 
 def run_plain(config, resume_dir, *, live: bool) -> int:

@@ -230,7 +230,7 @@ def test_domain_error_from_the_runner_exits_2(monkeypatch, tmp_path):
     fake = FakeRunner(end=RunError("runs directory x is not writable: Permission denied"))
     fake.train = lambda *a, **k: (_ for _ in ()).throw(fake.end)
     monkeypatch.setattr(train_cli, "import_runner", lambda: fake)
-    result = _invoke("--runs-dir", tmp_path)
+    result = _invoke("--runs-dir", tmp_path, "--ui", "plain")
     assert result.exit_code == 2
     _no_traceback(result)
     assert result.stderr.strip() == (
@@ -283,7 +283,7 @@ def test_keyboard_interrupt_exits_130_naming_the_last_checkpoint(monkeypatch, tm
 
     fake = FakeRunner(during=interrupt)
     monkeypatch.setattr(train_cli, "import_runner", lambda: fake)
-    result = _invoke("--runs-dir", tmp_path, "--run-name", "k")
+    result = _invoke("--runs-dir", tmp_path, "--run-name", "k", "--ui", "plain")
     assert result.exit_code == 130
     _no_traceback(result)
     run_dir = tmp_path / "k"
@@ -441,7 +441,16 @@ def test_unwritable_runs_dir_exits_2_before_training(real_run, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     result = _invoke(
-        "--dataset", "mnist-mini", "--limit", 64, "--epochs", 1, "--runs-dir", blocker / "runs"
+        "--dataset",
+        "mnist-mini",
+        "--limit",
+        64,
+        "--epochs",
+        1,
+        "--runs-dir",
+        blocker / "runs",
+        "--ui",
+        "plain",
     )
     assert result.exit_code == 2, result.output
     _no_traceback(result)
@@ -522,3 +531,15 @@ def test_sigterm_stops_a_real_run_with_exit_130(tmp_path):
     assert events[-1]["type"] == "run_finished"
     assert events[-1]["status"] == "interrupted"
     assert "Interrupted with " in stdout
+
+
+def test_auto_ui_without_a_terminal_says_why_it_uses_the_plain_view(monkeypatch, tmp_path):
+    from kerasdl.runs import RunError
+
+    fake = FakeRunner(end=RunError("stop here"))
+    fake.train = lambda *a, **k: (_ for _ in ()).throw(fake.end)
+    monkeypatch.setattr(train_cli, "import_runner", lambda: fake)
+    result = _invoke("--runs-dir", tmp_path)  # --ui auto; CliRunner's stdout is no terminal
+    first, second = result.stderr.strip().splitlines()
+    assert first == "note: stdout is not a terminal, so the dashboard cannot draw: plain view"
+    assert second == "error: run: stop here"

@@ -373,3 +373,15 @@ def test_late_batch_hooks_from_a_worker_thread_are_dropped():
 def test_invalid_interval():
     with pytest.raises(ValueError, match="batch_interval_s"):
         EventLog(EventWriter(None), batch_interval_s=-1)
+
+
+def test_a_partial_last_execution_does_not_overshoot_the_epoch():
+    # With steps_per_execution=8 and 85 steps, Keras reports the last execution as batch 95.
+    got, clock = [], FakeClock()
+    log = _driven_log([got.append], clock, batch_size=64, steps_per_epoch=85)
+    log.on_epoch_begin(0)
+    for batch in range(7, 96, 8):
+        clock.now += 0.08
+        log.on_train_batch_end(batch, {"loss": 1.0})
+    assert got[-1]["step"] == 85 and got[-1]["steps"] == 85
+    assert all(e["step"] <= 85 and e["eta_s"] >= 0 for e in got)

@@ -1,0 +1,177 @@
+"""``kerasdl dashboard [RUN]``, and the dashboard view of ``kerasdl train --ui tui``.
+
+Light at import (Typer only): Textual, and TensorFlow for a run trained in the dashboard, load
+inside the functions.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kerasdl.cli import errors
+from kerasdl.cli import options as opt
+
+RunOption = Annotated[
+    str | None,
+    typer.Argument(
+        help="A run id in the runs folder, or a run directory. Without it: the runs browser.",
+        show_default=False,
+    ),
+]
+
+# Lines TensorFlow writes to stderr as it loads; not worth showing after the dashboard closes.
+_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog|"
+    r"[IW]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\]|"
+    r"To enable the following instructions:|"
+    r"\s*$)"
+)
+
+
+def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> None:
+    """Watch a run in the terminal dashboard, live or replayed; without RUN, browse the runs.
+
+    A run another process trains is followed as its events.jsonl grows; a finished one replays.
+
+    The runs browser lists RUNS_DIR; select runs (space) to overlay their curves.
+
+    Keys: q quit, l log scale, ? help; s stops a run only when the dashboard trains it.
+    """
+    reason = terminal_problem()
+    if reason is not None:
+        errors.fail(f"{reason}; try kerasdl runs show" + (f" {run}" if run else ""))
+    if run is None:
+        from kerasdl_tui.app import DashboardApp
+
+        DashboardApp.for_runs(runs_dir).run()
+        return
+    from kerasdl import runs
+
+    with errors.domain_errors():
+        run_dir = runs.resolve_run_dir(run, runs_dir)
+    from kerasdl_tui.app import DashboardApp
+
+    DashboardApp.for_run(run_dir).run()
+
+
+def terminal_problem() -> str | None:
+    """Why the dashboard cannot draw here (stdout not a terminal, ...), or None."""
+    from kerasdl_tui.choose import why_no_dashboard
+
+    return why_no_dashboard(sys.stdout, stderr=sys.stderr, check_size=False)
+
+
+def run_dashboard(config, resume_dir=None) -> int:
+    """Train ``config`` inside the dashboard (``kerasdl train --ui tui``); return the exit code.
+
+    The run trains in a thread of this process; the dashboard shows it. ``s`` stops it after
+    the epoch; ``q`` asks, then does the same and closes once the epoch is written. SIGTERM
+    does what ``q`` does, and the exit code is then 130. While the dashboard is up, whatever
+    TensorFlow writes to the process's stderr is kept aside and printed after it closes (the
+    screen stays clean). When it closes, the run's closing lines are printed as the plain
+    view prints them, so they stay in the terminal.
+    """
+    from kerasdl.cli.train import STATUS_EXIT
+    from kerasdl_tui.app import DashboardApp
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    aside = None
+    try:
+        with _native_stderr_aside() as aside:
+            app = DashboardApp.for_training(config, resume=resume_dir, handle_sigterm=True)
+            app.run()
+    finally:
+        if aside is not None:
+            aside.replay()
+    outcome = app.outcome
+    screen = app.main_screen
+    if outcome is not None and outcome.exception is not None:
+        error = outcome.exception
+        kind = errors.domain_error_kind(error)
+        if kind is not None:
+            errors.fail(errors.describe(error, kind))
+        errors.print_error(f"{type(error).__name__}: {error}", prefix="run failed")
+        return errors.EXIT_FAILED
+    state = getattr(screen, "state", None)
+    if state is None or state.finished is None:
+        where = _run_dir(state)
+        errors.print_error(
+            "the dashboard closed before the run ended"
+            + (f"; its events and checkpoints are in {where}" if where else ""),
+            prefix="note",
+        )
+        return errors.EXIT_INTERRUPTED if app.sigterm_received else errors.EXIT_FAILED
+    _print_closing_lines(state)
+    if app.sigterm_received:
+        return errors.EXIT_INTERRUPTED
+    return STATUS_EXIT.get(state.finished.get("status"), errors.EXIT_FAILED)
+
+
+def _run_dir(state) -> Path | None:
+    if state is None or state.run_id is None:
+        return None
+    return Path(state.config.get("runs_dir") or "runs") / state.run_id
+
+
+def _print_closing_lines(state) -> None:
+    from rich.console import Console
+
+    from kerasdl.cli.plain import final_lines
+
+    console = Console(highlight=False, soft_wrap=True)
+    for line in final_lines(
+        state.finished, state.last_epoch, _run_dir(state), restored=state.best_restored
+    ):
+        console.print(line)
+
+
+class _Aside:
+    """What went to file descriptor 2 while the dashboard was up."""
+
+    def __init__(self, capture):
+        self.capture = capture
+
+    def replay(self) -> None:
+        """Write the kept lines, less TensorFlow's loading noise, to stderr."""
+        if self.capture is None:
+            return
+        self.capture.seek(0)
+        text = self.capture.read().decode("utf-8", "replace")
+        kept = [line for line in text.splitlines(keepends=True) if not _NOISE.match(line)]
+        self.capture.close()
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _native_stderr_aside():
+    """Send file descriptor 2 to a temporary file, and Textual to a copy of the terminal.
+
+    Textual draws on ``sys.__stderr__``; TensorFlow, absl and logging handlers made before the
+    dashboard write to file descriptor 2 directly and would scribble over the screen.
+    """
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError):
+        yield _Aside(None)
+        return
+    capture = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed by replay)
+    original = sys.__stderr__
+    stream = os.fdopen(terminal, "w", encoding="utf-8", errors="replace", closefd=False)
+    os.dup2(capture.fileno(), 2)
+    sys.__stderr__ = stream
+    try:
+        yield _Aside(capture)
+    finally:
+        sys.__stderr__ = original
+        stream.close()
+        os.dup2(terminal, 2)
+        os.close(terminal)

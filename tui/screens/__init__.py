@@ -1,0 +1,1 @@
+"""The dashboard's screens: the run, the runs browser, help and confirmation."""

@@ -1,0 +1,441 @@
+"""`RunScreen`: one run, live or replayed: header, progress, charts, early stopping, table, log."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from kerasdl_tui.format import fmt_lr, fmt_number
+from kerasdl_tui.messages import BatchProgress, RunEvent, SourceEnded, message_for
+from kerasdl_tui.sources import EventSource
+from kerasdl_tui.state import RunState
+from kerasdl_tui.widgets.early_stopping_panel import EarlyStoppingPanel
+from kerasdl_tui.widgets.line_chart import LineChart, Marker, Series
+from kerasdl_tui.widgets.log_pane import LogPane
+from kerasdl_tui.widgets.metrics_table import MetricsTable
+from kerasdl_tui.widgets.progress_panel import ProgressPanel
+from kerasdl_tui.widgets.run_header import RunHeader
+
+__all__ = ["RunScreen"]
+
+TRAIN_STYLE, VAL_STYLE = "#5fafff", "#ffaf5f"
+MARKER_STYLES = {"S": "cyan", "P": "magenta", "W": "green"}
+WRITER_CHECK_S = 5.0
+TALL, WIDE = 34, 110  # from this size on, the layout gives the charts and table more room
+
+
+def _legend(*parts: tuple[str, str], sep: str = " ") -> Text:
+    legend = Text()
+    for label, style in parts:
+        if not label:
+            continue
+        if legend:
+            legend.append(sep, style="dim")
+        legend.append(label, style=style)
+    return legend
+
+
+class RunScreen(Screen):
+    """A run as it happens (or happened), fed by an event source running in a thread worker.
+
+    The worker calls ``source.run(emit, stop)``; ``emit`` posts each event to this screen as
+    a message (`kerasdl_tui.messages`) and returns at once, so the run never waits for the
+    screen. Handlers fold the event into `state` and redraw the widgets it changes.
+
+    Args:
+        source: Where the events come from (`kerasdl_tui.sources`).
+        clock: Wall-clock seconds, for the elapsed time. Defaults to ``time.time``.
+        can_go_back: Whether ``escape`` returns to the previous screen (the runs browser).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "stop_run", "Stop after epoch"),
+        Binding("l", "toggle_log", "Log scale"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, source: EventSource, *, clock=time.time, can_go_back: bool = False):
+        super().__init__()
+        self.source = source
+        self.clock = clock
+        self.can_go_back = can_go_back
+        self.state = RunState()
+        self.stop_event = threading.Event()
+        self.outcome: SourceEnded | None = None
+        self.quit_when_done = False
+        self._writer_gone_reported = False
+        self._redraw_pending = False
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.clock, id="header")
+        yield ProgressPanel(id="progress")
+        with Horizontal(id="charts"):
+            yield LineChart("loss", id="loss-chart")
+            yield LineChart("accuracy", id="acc-chart")
+        with Horizontal(id="middle"):
+            with Vertical(id="side"):
+                yield EarlyStoppingPanel(id="early-stopping")
+            yield LineChart("learning rate", id="lr-chart", y_format=fmt_lr)
+        with Horizontal(id="bottom"):
+            yield MetricsTable(id="metrics")
+            yield LogPane(id="log")
+        yield Footer()
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.height >= TALL, "-tall")
+        self.set_class(event.size.width >= WIDE, "-wide")
+
+    def on_mount(self) -> None:
+        self._redraw_all()
+        self.set_interval(1.0, self._tick)
+        self._consume()
+
+    def on_unmount(self) -> None:
+        self.stop_event.set()
+
+    # ------------------------------------------------------------------ the source
+
+    @property
+    def training(self) -> bool:
+        """Whether this screen trains a run in this process that has not ended."""
+        return bool(self.source.live) and self.outcome is None
+
+    @property
+    def mode(self) -> str:
+        """``training`` (in this process), ``following`` (a file another process writes), or
+        ``replay`` (a finished run's file)."""
+        if self.source.live:
+            return "training"
+        return "following" if self.state.live else "replay"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="source")
+    def _consume(self) -> None:
+        def emit(event: dict) -> None:
+            self.post_message(message_for(event))
+
+        try:
+            result = self.source.run(emit, self.stop_event)
+        except Exception as error:  # shown on the screen, never swallowed
+            text = f"{type(error).__name__}: {error}"
+            self.post_message(SourceEnded(error=text, exception=error))
+            return
+        self.post_message(SourceEnded(result=result))
+
+    # ------------------------------------------------------------------ events
+
+    def on_batch_progress(self, message: BatchProgress) -> None:
+        self.state.apply(message.event)
+        self.query_one(ProgressPanel).show(self.state)
+        if self.state.status == "running" and message.event.get("epoch") == 1:
+            self.query_one(RunHeader).refresh()
+
+    def on_run_event(self, message: RunEvent) -> None:
+        event = message.event
+        kind = self.state.apply(event)
+        log = self.query_one(LogPane)
+        if kind == "run_started":
+            self._writer_gone_reported = False
+            self._log_started(event, log)
+        elif kind == "lr_changed":
+            letter, words = self.state.lr_change_label(event)
+            log.add(
+                f"after epoch {event.get('epoch')}: lr {fmt_lr(event.get('old'))} -> "
+                f"{fmt_lr(event.get('new'))} ({words})",
+                tag=f"lr {letter}",
+            )
+        elif kind == "notice":
+            log.add(str(event.get("message", "")), str(event.get("level", "info")))
+        elif kind == "epoch_ended":
+            self._log_epoch(event, log)
+        elif kind == "run_finished":
+            self._log_finished(event, log)
+        self._request_redraw()
+
+    def on_source_ended(self, message: SourceEnded) -> None:
+        self.outcome = message
+        log = self.query_one(LogPane)
+        if message.error is not None:
+            if self.source.live and self.state.started is None:
+                # Nothing ran (a config, data or run-directory error): leave, and let the
+                # command line say what was wrong.
+                self.app.exit(message)
+                return
+            log.add(message.error, "error")
+            self.notify(message.error, title="the run failed", severity="error", timeout=10)
+            if self.state.live:
+                self.state.status = "failed"
+        elif self.source.live and self.state.live and self.state.started is not None:
+            log.add("the run returned without a run_finished event", "warning")
+        self._redraw_all()
+        if self.quit_when_done:
+            self.app.exit(message)
+
+    def _log_started(self, event: dict, log: LogPane) -> None:
+        data = event.get("dataset") or {}
+        text = (
+            f"run {event.get('run_id')} started: {event.get('epochs', '?')} epochs x "
+            f"{event.get('steps_per_epoch', '?')} steps of {event.get('batch_size', '?')}"
+        )
+        if event.get("resumed_from") is not None:
+            text += f", resumed after epoch {event['resumed_from']}"
+        log.add(text)
+        if data.get("notice"):
+            log.add(str(data["notice"]), "warning", tag="data")
+
+    def _log_epoch(self, event: dict, log: LogPane) -> None:
+        metrics = event.get("metrics") or {}
+        bad = [
+            name
+            for name, value in metrics.items()
+            if isinstance(value, float) and not math.isfinite(value)
+        ]
+        if bad:
+            log.add(f"epoch {event.get('epoch')}: {', '.join(bad)} not finite", "error")
+
+    def _log_finished(self, event: dict, log: LogPane) -> None:
+        status = event.get("status")
+        epochs_run = event.get("epochs_run", self.state.epochs_done)
+        stopper = self.state.early_stopping or {}
+        monitor = stopper.get("monitor") or (event.get("best") or {}).get("monitor") or "?"
+        if status == "completed":
+            log.add(f"completed: all {epochs_run} epochs ran", tag="done")
+        elif status == "early_stopped":
+            log.add(
+                f"stopped early after epoch {self.state.epochs_done}: {monitor} did not "
+                f"improve for {stopper.get('patience', '?')} epochs",
+                "warning",
+                tag="done",
+            )
+        elif status == "stopped":
+            log.add(
+                f"stopped on request after epoch {self.state.epochs_done}", "warning", tag="done"
+            )
+        elif status == "nan":
+            text = f"the loss became NaN; the run stopped after {epochs_run} complete epochs"
+            if event.get("error"):
+                text += f" ({event['error']})"
+            log.add(text, "error", tag="NaN")
+            self.notify(text, title="NaN loss", severity="error", timeout=10)
+        elif status == "interrupted":
+            log.add(f"interrupted after {epochs_run} complete epochs", "error", tag="done")
+        elif status == "failed":
+            text = str(event.get("error") or "unknown error")
+            log.add(text, "error", tag="failed")
+            self.notify(text, title="the run failed", severity="error", timeout=10)
+        best = event.get("best") or {}
+        if best.get("value") is not None:
+            restored = " (weights restored)" if self.state.best_restored else ""
+            log.add(
+                f"{best.get('monitor', '?')} {fmt_number(best['value'])} at epoch "
+                f"{event.get('best_epoch')}{restored}",
+                tag="best",
+            )
+        test = event.get("test") or {}
+        if test:
+            log.add(" ".join(f"{k} {fmt_number(v)}" for k, v in test.items()), tag="test")
+
+    # ------------------------------------------------------------------ drawing
+
+    def _tick(self) -> None:
+        if self.state.live:
+            self.query_one(RunHeader).refresh()
+            self._check_writer()
+
+    def _check_writer(self) -> None:
+        """Following a file: notice when the process writing it is gone without finishing."""
+        started = self.state.started
+        if self.source.live or started is None or self._writer_gone_reported:
+            return
+        now = self.clock()
+        last_check = getattr(self, "_last_writer_check", None)
+        if last_check is not None and now - last_check < WRITER_CHECK_S:
+            return
+        self._last_writer_check = now
+        from kerasdl.runs import run_status
+
+        path = getattr(self.source, "path", None)
+        try:
+            mtime = path.stat().st_mtime if path is not None else None
+        except OSError:
+            mtime = None
+        if run_status([started], mtime=mtime) == "unfinished":
+            self._writer_gone_reported = True
+            self.state.status = "unfinished"
+            self.query_one(LogPane).add(
+                "the process writing this run has ended without finishing it "
+                "(resume it with kerasdl train --resume)",
+                "warning",
+            )
+            self._redraw_all()
+
+    def _request_redraw(self) -> None:
+        """Redraw once the messages already queued are handled: an epoch's events (and a
+        replayed file's hundreds) cost one redraw, not one each."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.call_later(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_pending = False
+        self._redraw_all()
+
+    def _redraw_all(self) -> None:
+        state = self.state
+        self.query_one(RunHeader).show(state, self.mode, self.source.waiting_text)
+        self.query_one(ProgressPanel).show(state)
+        self.query_one(EarlyStoppingPanel).show(state)
+        self.query_one(MetricsTable).show(state)
+        self._draw_charts()
+
+    def _x_range(self) -> tuple[int, int]:
+        done = self.state.epochs_done
+        planned = self.state.epochs or done
+        last = max(planned, done) if self.state.live else max(done, 1)
+        return (1, max(last, 1))
+
+    def _draw_charts(self) -> None:
+        state = self.state
+        x_range = self._x_range()
+        best = state.best
+        best_epoch = (best or {}).get("epoch")
+        best_marker = [Marker(best_epoch, "◆", "yellow")] if best_epoch is not None else []
+
+        def highlight(metric):
+            if best is None or best.get("monitor") != metric or best_epoch is None:
+                return None
+            return (best_epoch, best["value"])
+
+        best_text = f"◆ best {best_epoch}" if best_epoch is not None else ""
+        losses = [state.series("loss"), state.series("val_loss")]
+        nan_text = "✗ NaN" if any(math.isnan(v) for s in losses for _, v in s) else ""
+        loss = self.query_one("#loss-chart", LineChart)
+        loss.set_data(
+            [Series("loss", losses[0], TRAIN_STYLE), Series("val_loss", losses[1], VAL_STYLE)],
+            x_range=x_range,
+            markers=best_marker,
+            highlight=highlight("val_loss") or highlight("loss"),
+            legend=_legend(
+                ("━ loss", TRAIN_STYLE),
+                ("━ val_loss", VAL_STYLE),
+                (best_text, "yellow"),
+                (nan_text, "bold red"),
+            ),
+        )
+        names = state.metric_names
+        second = (
+            "accuracy"
+            if "accuracy" in names or not names
+            else next(
+                (n for n in names if not n.endswith("loss") and not n.startswith("val_")), None
+            )
+        )
+        chart = self.query_one("#acc-chart", LineChart)
+        title = (second or "") + (" (log)" if chart.log_scale else "")
+        if second is not None and chart.border_title != title:
+            chart.border_title = title
+        if second is not None:
+            chart.set_data(
+                [
+                    Series(second, state.series(second), TRAIN_STYLE),
+                    Series(f"val_{second}", state.series(f"val_{second}"), VAL_STYLE),
+                ],
+                x_range=x_range,
+                markers=best_marker,
+                highlight=highlight(f"val_{second}") or highlight(second),
+                legend=_legend(
+                    (f"━ {second[:3]}", TRAIN_STYLE),
+                    (f"━ val_{second[:3]}", VAL_STYLE),
+                    (best_text, "yellow"),
+                ),
+            )
+        self._draw_lr(x_range)
+
+    def _draw_lr(self, x_range) -> None:
+        state = self.state
+        markers, kinds = [], {}
+        for change in state.lr_changes:
+            letter, words = state.lr_change_label(change)
+            epoch = change.get("epoch")
+            if isinstance(epoch, int):
+                markers.append(
+                    Marker(epoch + 0.5, letter, MARKER_STYLES.get(letter, "white"), words)
+                )
+                kinds[letter] = words
+        points = state.series("learning_rate")
+        chart = self.query_one("#lr-chart", LineChart)
+        finite = [v for _, v in points if v > 0]
+        chart.log_scale = bool(finite) and max(finite) / min(finite) > 20
+        legend = [
+            (f"{letter} {words}", MARKER_STYLES.get(letter, "white"))
+            for letter, words in kinds.items()
+        ]
+        chart.set_data(
+            [Series("lr", points, "#87d787")],
+            x_range=x_range,
+            markers=markers,
+            legend=_legend(*legend, (f"now {fmt_lr(state.learning_rate)}", "bold"), sep=" · "),
+        )
+
+    # ------------------------------------------------------------------ keys
+
+    def action_stop_run(self) -> None:
+        """``s``: stop the run after the current epoch (graceful)."""
+        if not self.source.live:
+            self.notify(
+                "This dashboard only watches the run; stop it where it trains (Ctrl-C there).",
+                severity="warning",
+            )
+            return
+        if not self.state.live or self.outcome is not None:
+            self.notify("The run has already ended.")
+            return
+        if self.state.status == "stopping":
+            self.notify("Already stopping: the run ends after this epoch.")
+            return
+        self.request_stop()
+
+    def request_stop(self, *, quit_after: bool = False) -> None:
+        """Ask the run to stop after this epoch; with ``quit_after``, exit once it has."""
+        self.quit_when_done = self.quit_when_done or quit_after
+        if self.outcome is not None:
+            if self.quit_when_done:
+                self.app.exit(self.outcome)
+            return
+        first = not self.stop_event.is_set()
+        self.stop_event.set()
+        if first:
+            self.state.request_stop()
+            self.query_one(LogPane).add(
+                "stop requested: the run ends after this epoch (checkpoint and events are written)",
+                "warning",
+                tag="stop",
+            )
+            self.notify("Stopping after this epoch…")
+        self._redraw_all()
+
+    def action_toggle_log(self) -> None:
+        """``l``: log scale for the loss chart."""
+        chart = self.query_one("#loss-chart", LineChart)
+        chart.log_scale = not chart.log_scale
+
+    def on_click(self, event) -> None:
+        widget = getattr(event, "widget", None)
+        if widget is not None and widget.id == "loss-chart":
+            self.action_toggle_log()
+
+    def action_back(self) -> None:
+        if self.can_go_back:
+            self.stop_event.set()
+            self.app.pop_screen()

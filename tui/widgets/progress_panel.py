@@ -1,0 +1,107 @@
+"""`ProgressPanel`: epoch and batch progress, ETA, samples/s; the outcome once finished."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from kerasdl_tui.format import fmt_duration, fmt_number, fraction_bar
+from kerasdl_tui.state import RunState
+
+__all__ = ["ProgressPanel", "progress_lines"]
+
+
+def _bar_line(label: str, done, total, tail: Text, width: int) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(label, style="bold")
+    fraction = done / total if isinstance(done, (int, float)) and total else 0.0
+    room = width - len(label) - 8 - min(len(tail.plain), width // 2)
+    bar_width = max(8, min(40, room))
+    line.append(" ▕", style="dim")
+    line.append(fraction_bar(fraction, bar_width), style="green")
+    line.append("▏", style="dim")
+    line.append(f"{fraction:4.0%} ")
+    line.append_text(tail)
+    return line
+
+
+def progress_lines(state: RunState, width: int) -> list[Text]:
+    """Two lines: the epoch bar (with the run's ETA) and the batch bar (ETA, samples/s, loss);
+    after the run, its duration and test metrics instead of the batch bar."""
+    epochs = state.epochs
+    total = f"{epochs}" if epochs else "?"
+    pad = len(total)
+    batch = state.batch
+    current = batch.get("epoch") if batch else None
+    done = state.epochs_done
+    epoch_shown = current if isinstance(current, int) else done
+    label = f"epoch {epoch_shown if state.started else '-':>{pad}}/{total}"
+    if state.live:
+        eta = state.run_eta_s
+        tail = Text(f"run ETA {fmt_duration(eta)}" if eta is not None else "", style="dim")
+    else:
+        tail = Text(f"{done} epochs run", style="dim")
+    first = _bar_line(label, done, epochs, tail, width)
+
+    if batch is not None:
+        step, steps = batch.get("step"), batch.get("steps")
+        if isinstance(step, int) and isinstance(steps, int):
+            step = min(step, steps)  # Keras may count a last, partial execution as whole
+        steps_text = f"{steps}" if steps else "?"
+        label = f"batch {step if step is not None else '?':>{len(steps_text)}}/{steps_text}"
+        label = label.rjust(len(first.plain.split(" ▕")[0]))
+        tail = Text(style="dim")
+        eta = batch.get("eta_s")
+        tail.append(f"ETA {fmt_duration(max(0.0, eta) if eta is not None else None)}")
+        loss = (batch.get("metrics") or {}).get("loss")
+        if loss is not None:
+            tail.append(f" · loss {fmt_number(loss)}")
+        if batch.get("samples_per_s"):
+            tail.append(f" · {batch['samples_per_s']:,.0f} samples/s")
+        return [first, _bar_line(label, step, steps, tail, width)]
+
+    second = Text(no_wrap=True, overflow="ellipsis")
+    if state.finished is not None:
+        finished = state.finished
+        second.append(f"done in {fmt_duration(finished.get('duration_s'))}", style="bold")
+        test = finished.get("test") or {}
+        if test:
+            second.append(" · test ")
+            parts = [f"{name} {fmt_number(value)}" for name, value in test.items()]
+            second.append(" ".join(parts), style="bold green")
+        else:
+            second.append(" · test set not evaluated", style="dim")
+    elif state.last_epoch is not None:
+        last = state.last_epoch
+        second.append(f"epoch {last.get('epoch')} took {fmt_duration(last.get('epoch_seconds'))}")
+        if last.get("samples_per_s"):
+            second.append(f" · {last['samples_per_s']:,.0f} samples/s", style="dim")
+        if state.live:
+            second.append(" · next epoch starting", style="dim")
+    else:
+        second.append("waiting for the first batch", style="dim italic")
+    return [first, second]
+
+
+class ProgressPanel(Widget):
+    """Two lines of progress under the header (see `progress_lines`)."""
+
+    DEFAULT_CSS = """
+    ProgressPanel {
+        height: 2;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None):
+        super().__init__(id=id)
+        self.state = RunState()
+
+    def show(self, state: RunState) -> None:
+        self.state = state
+        self.refresh()
+
+    def render(self) -> Text:
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(
+            progress_lines(self.state, self.size.width)
+        )
