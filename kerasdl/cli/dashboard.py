@@ -6,7 +6,6 @@ inside the functions.
 
 import contextlib
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -24,14 +23,6 @@ RunOption = Annotated[
         show_default=False,
     ),
 ]
-
-# Lines TensorFlow writes to stderr as it loads; not worth showing after the dashboard closes.
-_NOISE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog|"
-    r"[IW]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\]|"
-    r"To enable the following instructions:|"
-    r"\s*$)"
-)
 
 
 def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> None:
@@ -143,7 +134,13 @@ class _Aside:
             return
         self.capture.seek(0)
         text = self.capture.read().decode("utf-8", "replace")
-        kept = [line for line in text.splitlines(keepends=True) if not _NOISE.match(line)]
+        from kerasdl.cli.train import _NATIVE_NOISE
+
+        kept = [
+            line
+            for line in text.splitlines(keepends=True)
+            if line.strip() and not _NATIVE_NOISE.match(line.encode())
+        ]
         self.capture.close()
         if kept:
             sys.stderr.write("".join(kept))

@@ -36,8 +36,18 @@ async def settle(pilot, app=None) -> None:
     """Wait until the source workers are done and every message has been handled."""
     app = app or pilot.app
     await app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.pause()
+    # Then the messages the workers posted and the refreshes they caused (a DataTable scrolls
+    # to its cursor after a refresh): wait until two drawings in a row are the same, so a slow
+    # or busy machine does not snapshot a half-drawn screen.
+    previous = None
+    for _ in range(50):
+        await pilot.pause(0.02)
+        await pilot.wait_for_scheduled_animations()
+        current = app.export_screenshot()
+        if current == previous:
+            return
+        previous = current
+    raise AssertionError("the screen did not settle within 50 rounds")
 
 
 @pytest.fixture
