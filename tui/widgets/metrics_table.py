@@ -90,6 +90,9 @@ class MetricsTable(DataTable):
             self._rows[epoch] = row
         if at_end and self.row_count:
             self.move_cursor(row=self.row_count - 1)
+            # Scrolling the cursor into view runs after a refresh and can use a stale height
+            # (the last row then sits one line short of the bottom); end at the bottom always.
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
     def _row(self, event: dict, best: bool) -> tuple:
         metrics = event.get("metrics") or {}
