@@ -56,17 +56,26 @@ def in_range(name, value, low, high, *, low_closed=True, high_closed=False):
     return value
 
 
-def positive_int(name, value):
-    """An integer ``>= 1`` (an integral float such as ``3.0`` is taken as ``3``)."""
+def _integer_at_least(name, value, low):
     ok = False
     if not isinstance(value, (bool, str, bytes)):
         try:
-            ok = int(value) == value and int(value) >= 1
+            ok = int(value) == value and int(value) >= low
         except (TypeError, ValueError, OverflowError):
             ok = False
     if not ok:
-        _fail(name, "an integer >= 1", value)
+        _fail(name, f"an integer >= {low}", value)
     return int(value)
+
+
+def positive_int(name, value):
+    """An integer ``>= 1`` (an integral float such as ``3.0`` is taken as ``3``)."""
+    return _integer_at_least(name, value, 1)
+
+
+def non_negative_int(name, value):
+    """An integer ``>= 0`` (an integral float such as ``3.0`` is taken as ``3``)."""
+    return _integer_at_least(name, value, 0)
 
 
 def one_of(name, value, allowed: Iterable):

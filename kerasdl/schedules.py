@@ -333,7 +333,7 @@ class LinearWarmup(_LearningRateSchedule):
                     f"Received: after={after!r}"
                 ) from None
         self.after = after
-        self.warmup_steps = _non_negative_int("warmup_steps", warmup_steps)
+        self.warmup_steps = _checks.non_negative_int("warmup_steps", warmup_steps)
         self.initial_learning_rate = _checks.non_negative(
             "initial_learning_rate", initial_learning_rate
         )
@@ -377,17 +377,6 @@ class LinearWarmup(_LearningRateSchedule):
         if isinstance(config["after"], dict):
             config["after"] = keras.optimizers.schedules.deserialize(config["after"])
         return cls(**config)
-
-
-def _non_negative_int(name, value):
-    """An integer `>= 0`, worded as `kerasdl._checks` words its checks."""
-    try:
-        ok = not isinstance(value, bool) and int(value) == value and int(value) >= 0
-    except (TypeError, ValueError, OverflowError):
-        ok = False
-    if not ok:
-        raise ValueError(f"Argument `{name}` must be an integer >= 0. Received: {name}={value!r}")
-    return int(value)
 
 
 def _float32(value):

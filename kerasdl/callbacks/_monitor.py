@@ -12,19 +12,6 @@ import warnings
 _UP_SUFFIXES = ("acc", "accuracy", "auc", "precision", "recall", "f1_score", "fbeta_score")
 
 
-def non_negative_int(name, value):
-    """An integer ``>= 0``; worded like ``kerasdl._checks``."""
-    ok = not isinstance(value, bool)
-    if ok:
-        try:
-            ok = int(value) == value and int(value) >= 0
-        except (TypeError, ValueError):
-            ok = False
-    if not ok:
-        raise ValueError(f"Argument `{name}` must be an integer >= 0. Received: {name}={value!r}")
-    return int(value)
-
-
 def keras_filepath(name, value):
     """A path (str or PathLike) that ends with ``.keras``."""
     try:
@@ -104,3 +91,14 @@ def monitor_value(logs, monitor, what):
 def log_number(value, missing=math.nan):
     """A value for Keras's ``logs``: always a float (``None`` becomes ``missing``)."""
     return missing if value is None else float(value)
+
+
+def check_state(state, keys, what, monitor):
+    """Refuse a `set_state` dict that lacks ``keys`` or belongs to another monitor."""
+    missing = set(keys) - set(state)
+    if missing:
+        raise ValueError(f"{what} state lacks {sorted(missing)}. Received: {state!r}")
+    if state["monitor"] != monitor:
+        raise ValueError(
+            f"The state monitors `{state['monitor']}` but this callback monitors `{monitor}`."
+        )

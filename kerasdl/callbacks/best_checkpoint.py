@@ -9,6 +9,7 @@ import keras
 
 from kerasdl._checks import one_of
 from kerasdl.callbacks._monitor import (
+    check_state,
     is_better,
     keras_filepath,
     log_number,
@@ -181,14 +182,7 @@ class BestCheckpoint(keras.callbacks.Callback):
 
     def set_state(self, state):
         """Restore a `get_state` dict."""
-        missing = set(_STATE_KEYS) - set(state)
-        if missing:
-            raise ValueError(f"Checkpoint state lacks {sorted(missing)}. Received: {state!r}")
-        if state["monitor"] != self.monitor:
-            raise ValueError(
-                f"The state monitors `{state['monitor']}` but this callback monitors "
-                f"`{self.monitor}`."
-            )
+        check_state(state, _STATE_KEYS, "Checkpoint", self.monitor)
         self._mode = state["mode"] if state["mode"] is not None else self._mode
         self.best = None if state["best"] is None else float(state["best"])
         self.best_epoch = state["best_epoch"]

@@ -4,12 +4,12 @@ import dataclasses
 
 import keras
 
-from kerasdl._checks import non_negative, one_of
+from kerasdl._checks import non_negative, non_negative_int, one_of
 from kerasdl.callbacks._monitor import (
+    check_state,
     is_better,
     log_number,
     monitor_value,
-    non_negative_int,
     resolve_mode,
 )
 
@@ -221,14 +221,7 @@ class EarlyStopping(keras.callbacks.Callback):
 
     def set_state(self, state):
         """Restore a `get_state` dict; the next ``on_train_begin`` keeps it instead of resetting."""
-        missing = set(_STATE_KEYS) - set(state)
-        if missing:
-            raise ValueError(f"Early stopping state lacks {sorted(missing)}. Received: {state!r}")
-        if state["monitor"] != self.monitor:
-            raise ValueError(
-                f"The state monitors `{state['monitor']}` but this callback monitors "
-                f"`{self.monitor}`."
-            )
+        check_state(state, _STATE_KEYS, "Early stopping", self.monitor)
         self._reset()
         self._mode = state["mode"] if state["mode"] is not None else self._mode
         self.best = None if state["best"] is None else float(state["best"])

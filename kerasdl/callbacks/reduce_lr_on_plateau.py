@@ -6,9 +6,14 @@ import math
 import keras
 from keras import ops
 
-from kerasdl._checks import in_range, non_negative, one_of, positive
+from kerasdl._checks import in_range, non_negative, non_negative_int, one_of, positive
 from kerasdl._values import to_float
-from kerasdl.callbacks._monitor import log_number, monitor_value, non_negative_int, resolve_mode
+from kerasdl.callbacks._monitor import (
+    check_state,
+    log_number,
+    monitor_value,
+    resolve_mode,
+)
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STATE_KEYS = ("monitor", "mode", "best", "wait", "cooldown_counter", "last_epoch", "lr_changes")
@@ -435,14 +440,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def set_state(self, state):
         """Restore a `get_state` dict; the next ``on_train_begin`` keeps it instead of resetting."""
-        missing = set(_STATE_KEYS) - set(state)
-        if missing:
-            raise ValueError(f"Plateau state lacks {sorted(missing)}. Received: {state!r}")
-        if state["monitor"] != self.monitor:
-            raise ValueError(
-                f"The state monitors `{state['monitor']}` but this callback monitors "
-                f"`{self.monitor}`."
-            )
+        check_state(state, _STATE_KEYS, "Plateau", self.monitor)
         self._reset()
         self._mode = state["mode"] if state["mode"] is not None else self._mode
         self.best = None if state["best"] is None else float(state["best"])

@@ -186,3 +186,12 @@ def test_config_round_trip(tmp_path):
     assert BestCheckpoint.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(best))
     assert isinstance(restored, BestCheckpoint) and restored.get_config() == config
+
+
+def test_set_state_refuses_another_monitor_or_missing_keys(tmp_path):
+    checkpoint = BestCheckpoint(str(tmp_path / "best.keras"), monitor="val_loss")
+    state = checkpoint.get_state()
+    with pytest.raises(ValueError, match="Checkpoint state lacks \\['saves'\\]"):
+        checkpoint.set_state({k: v for k, v in state.items() if k != "saves"})
+    with pytest.raises(ValueError, match="monitors `loss` but this callback monitors `val_loss`"):
+        checkpoint.set_state({**state, "monitor": "loss"})

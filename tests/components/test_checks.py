@@ -61,3 +61,14 @@ def test_one_of_lists_the_choices():
     assert str(info.value) == (
         "Argument `mode` must be one of 'min', 'max'. Received: mode='maximum'"
     )
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, True, "0", None])
+def test_non_negative_int_rejects(value):
+    with pytest.raises(ValueError, match="must be an integer >= 0"):
+        _checks.non_negative_int("n", value)
+
+
+def test_non_negative_int_accepts_zero_and_integral_values():
+    assert _checks.non_negative_int("n", 0) == 0
+    assert _checks.non_negative_int("n", np.int64(7)) == 7
