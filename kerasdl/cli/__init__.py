@@ -9,6 +9,9 @@ what they need inside their bodies.
     kerasdl runs ...     kerasdl.cli.runs    list, show, compare, export runs
     kerasdl data info    kerasdl.cli.data    which MNIST source would be used
     kerasdl info         kerasdl.cli.info    versions, backend, devices
+    kerasdl experiment   kerasdl.cli.experiment  the chapter's claims, measured
+    kerasdl schedule     kerasdl.cli.schedule  plot a learning-rate schedule
+    kerasdl lr-find      kerasdl.cli.lr_find  the learning-rate range test
 """
 
 from typing import Annotated
@@ -16,7 +19,7 @@ from typing import Annotated
 import typer
 
 from kerasdl import __version__
-from kerasdl.cli import dashboard, data, runs, train
+from kerasdl.cli import dashboard, data, experiment, lr_find, runs, schedule, train
 
 app = typer.Typer(
     name="kerasdl",
@@ -55,6 +58,9 @@ app.command(name="train")(train.train)
 app.command(name="dashboard")(dashboard.dashboard)
 app.add_typer(runs.app, name="runs")
 app.add_typer(data.app, name="data")
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(schedule.app, name="schedule")
+app.command(name="lr-find")(lr_find.lr_find)
 
 
 @app.command()

@@ -2,10 +2,9 @@
 
 Everything here reads the run directories' ``events.jsonl`` and JSON files through
 `kerasdl.runs` (light: no TensorFlow), so these commands start fast. The curves of
-``runs compare`` are drawn by `line_plot`, a small character plot with no dependency.
+``runs compare`` are drawn by `kerasdl.cli.plot.line_plot`.
 """
 
-import itertools
 import math
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.text import Text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural
+from kerasdl.cli.plot import MARKERS, line_plot
 
 app = typer.Typer(
     help="List, show, compare and export runs (reads runs/<id>/events.jsonl; no TensorFlow).",
@@ -27,9 +27,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# Per-series markers and colours of `line_plot`.
-MARKERS = ("●", "▲", "■", "◆", "✚", "★", "○", "△")
-COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_white", "bright_cyan")
 STATUS_STYLE = {
     "completed": "green",
     "early_stopped": "green",
@@ -404,78 +401,3 @@ def export(
     except OSError as exc:
         errors.fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {len(info.history)} epochs to {output}", err=True)
-
-
-# ----------------------------------------------------------------------------- the line plot
-
-
-def line_plot(
-    series: dict[str, list[tuple[float, float]]],
-    *,
-    width: int = 60,
-    height: int = 12,
-    markers=MARKERS,
-    colours=COLOURS,
-) -> list[Text]:
-    """Draw ``{name: [(x, y), ...]}`` as lines of text: one marker per series, dots between.
-
-    The y axis is labelled at the top, middle and bottom; the x axis at both ends. Points whose
-    y is not finite are left out. Returns Rich ``Text`` lines (coloured per series in a terminal,
-    plain characters in a file).
-    """
-    points = {
-        name: [(float(x), float(y)) for x, y in pts if math.isfinite(y)]
-        for name, pts in series.items()
-    }
-    xs = [x for pts in points.values() for x, _ in pts]
-    ys = [y for pts in points.values() for _, y in pts]
-    if not xs:
-        return [Text("(no data)", style="dim")]
-    x_lo, x_hi = min(xs), max(xs)
-    y_lo, y_hi = min(ys), max(ys)
-    if y_hi == y_lo:
-        pad = abs(y_lo) * 0.05 or 1.0
-        y_lo, y_hi = y_lo - pad, y_hi + pad
-
-    def col(x):
-        return 0 if x_hi == x_lo else round((x - x_lo) / (x_hi - x_lo) * (width - 1))
-
-    def row(y):  # 0 is the top line
-        return round((y_hi - y) / (y_hi - y_lo) * (height - 1))
-
-    grid: list[list[tuple[str, str] | None]] = [[None] * width for _ in range(height)]
-    for index, pts in enumerate(points.values()):
-        style = colours[index % len(colours)]
-        pts = sorted(pts)
-        for (x0, y0), (x1, y1) in itertools.pairwise(pts):  # dots along each segment
-            c0, c1 = col(x0), col(x1)
-            for c in range(c0 + 1, c1):
-                y = y0 + (y1 - y0) * (c - c0) / (c1 - c0)
-                r = row(y)
-                if grid[r][c] is None:
-                    grid[r][c] = ("·", style)
-        for x, y in pts:
-            grid[row(y)][col(x)] = (markers[index % len(markers)], style)
-
-    labels = {0: fmt_number(y_hi), (height - 1) // 2: fmt_number((y_hi + y_lo) / 2)}
-    labels[height - 1] = fmt_number(y_lo)
-    label_width = max(len(label) for label in labels.values())
-    lines = []
-    for r, cells in enumerate(grid):
-        line = Text(f"{labels.get(r, ''):>{label_width}} ┤", style="dim")
-        for cell in cells:
-            if cell is None:
-                line.append(" ")
-            else:
-                line.append(cell[0], style=cell[1])
-        lines.append(line)
-    axis = " " * label_width + " └" + "─" * width
-    lines.append(Text(axis, style="dim"))
-    left, right = _axis_number(x_lo), _axis_number(x_hi)
-    gap = max(1, width - len(left) - len(right) - len("epoch "))
-    lines.append(Text(" " * (label_width + 2) + "epoch " + left + " " * gap + right, style="dim"))
-    return lines
-
-
-def _axis_number(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from kerasdl.cli.plain import PlainView, epoch_line, fmt_duration, fmt_lr, fmt_number
-from kerasdl.cli.runs import line_plot
+from kerasdl.cli.plot import line_plot
 
 RUN_ID = "20250101-120000-abcdef"
 

@@ -1,0 +1,5 @@
+"""``kerasdl experiment init``: placeholder, being written."""
+
+
+def init():
+    """Not written yet."""

@@ -1,0 +1,5 @@
+"""``kerasdl experiment losses``: placeholder, being written."""
+
+
+def losses():
+    """Not written yet."""

@@ -1,0 +1,5 @@
+"""``kerasdl experiment optimizers``: placeholder, being written."""
+
+
+def optimizers():
+    """Not written yet."""

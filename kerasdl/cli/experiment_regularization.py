@@ -1,0 +1,5 @@
+"""``kerasdl experiment regularization``: placeholder, being written."""
+
+
+def regularization():
+    """Not written yet."""
