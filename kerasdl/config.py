@@ -49,6 +49,7 @@ __all__ = [
     "DATASETS",
     "INITIALIZERS",
     "JIT_COMPILE",
+    "LOOPS",
     "LOSSES",
     "METRICS",
     "OPTIMIZERS",
@@ -85,6 +86,9 @@ __all__ = [
 TASKS = {"mnist": "classification", "mnist-mini": "classification", "regression": "regression"}
 DATASETS = tuple(TASKS)
 STRATEGIES = ("default", "mirrored", "multi-worker")
+#: Training loops: kerasdl's in-memory loop (`kerasdl.loop`), Keras's ``fit``, or the best that
+#: applies ("auto": kerasdl's on one device with the TensorFlow backend and no XLA, else fit).
+LOOPS = ("auto", "kerasdl", "fit")
 JIT_COMPILE = ("auto", True, False)
 #: Names of `keras.activations` functions a hidden layer may use.
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid")
@@ -367,6 +371,9 @@ class TrainConfig:
         default=32, metadata=_help("batches per compiled call of the training step")
     )
     jit_compile: str | bool = field(default="auto", metadata=_help("auto | true | false (XLA)"))
+    loop: str = field(
+        default="auto", metadata=_help("auto | kerasdl | fit: the training loop (docs/engine.md)")
+    )
     strategy: str = field(default="default", metadata=_help(" | ".join(STRATEGIES)))
     runs_dir: str = field(default="runs", metadata=_help("folder of run directories"))
     run_name: str = field(default="", metadata=_help("run id; empty: <UTC timestamp>-<short hash>"))
@@ -778,7 +785,14 @@ def _validate(c: TrainConfig):
         c.jit_compile == "auto" or isinstance(c.jit_compile, bool),
         "'auto', true or false",
     )
+    _name("loop", c.loop, LOOPS)
     _name("strategy", c.strategy, STRATEGIES)
+    _check(
+        "loop",
+        c.loop,
+        c.loop != "kerasdl" or c.strategy == "default",
+        f"'auto' or 'fit' with strategy {c.strategy!r} (kerasdl's loop runs on one device)",
+    )
     _check("runs_dir", c.runs_dir, c.runs_dir.strip() != "", "a non-empty folder path")
     _check(
         "run_name",

@@ -240,7 +240,9 @@ def _callbacks_module():
 
         async_safe = True
 
-        def __init__(self, set_data_epoch: Callable[[int], None], stop: threading.Event | None):
+        def __init__(
+            self, set_data_epoch: Callable[[int], None] | None, stop: threading.Event | None
+        ):
             super().__init__()
             self._set_data_epoch = set_data_epoch
             self._stop = stop
@@ -250,7 +252,8 @@ def _callbacks_module():
             self.last_logs = {}
 
         def on_epoch_begin(self, epoch, logs=None):
-            self._set_data_epoch(epoch)
+            if self._set_data_epoch is not None:  # fit's dataset; kerasdl's loop orders itself
+                self._set_data_epoch(epoch)
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -404,10 +407,7 @@ def train(
             ("warning", "jit_compile=true is ignored with the 'multi-worker' strategy (no XLA)")
         )
 
-    train_data = data.EpochDataset(
-        dataset.x_train, dataset.y_train, config.batch_size, seed=config.seed
-    )
-    steps_per_epoch = train_data.steps_per_epoch
+    steps_per_epoch = -(-len(dataset.y_train) // config.batch_size)
     validation = None
     if len(dataset.y_val):
         validation = data.make_tf_dataset(
@@ -437,6 +437,13 @@ def train(
         if resume_dir is not None:
             initial_epoch = _restore(model, resume_dir, state, steps_per_epoch)
 
+    training_loop = _training_loop(config, strategy, model)
+    train_data = None  # kerasdl's loop reads the arrays; fit gets a dataset
+    if training_loop != "kerasdl":
+        train_data = data.EpochDataset(
+            dataset.x_train, dataset.y_train, config.batch_size, seed=config.seed
+        )
+
     # Everything checkable is checked: from here on the run directory gets events.
     if not chief:  # a multi-worker run's other workers write apart, and drop it at the end
         run_dir = Path(tempfile.mkdtemp(prefix=f"kerasdl-worker{worker}-"))
@@ -458,6 +465,7 @@ def train(
         initial_epoch=initial_epoch,
         state=state,
         started=started,
+        loop=training_loop,
     )
     try:
         return run.execute(train_data, validation, test_data, notices, stop, list(callbacks))
@@ -484,6 +492,7 @@ class _Run:
         initial_epoch,
         state,
         started,
+        loop,
     ):
         self.config = config
         self.dataset = dataset
@@ -497,6 +506,7 @@ class _Run:
         self.state = state
         self.started = started
         self.resumed_from = initial_epoch if state is not None else None
+        self.loop = loop
         self.monitor = None
         self.early_stopping = None
         self.plateau = None
@@ -526,6 +536,22 @@ class _Run:
                     callbacks=callback_list,
                     steps_per_epoch=self.steps_per_epoch,
                     on_peer_stop=self._stopped_by_peer,
+                )
+            elif self.loop == "kerasdl":
+                from kerasdl import data, loop
+
+                x, y, seed = self.dataset.x_train, self.dataset.y_train, self.config.seed
+                loop.fit(
+                    self.model,
+                    x,
+                    y,
+                    batch_size=self.config.batch_size,
+                    order=lambda epoch: data.epoch_order(len(x), seed, epoch),
+                    epochs=self.config.epochs,
+                    initial_epoch=self.initial_epoch,
+                    validation_data=validation,
+                    callbacks=callback_list,
+                    steps_per_execution=self.steps_per_execution,
                 )
             else:
                 self.model.fit(
@@ -566,6 +592,7 @@ class _Run:
             epochs=config.epochs,
             steps_per_epoch=self.steps_per_epoch,
             steps_per_execution=self.steps_per_execution,
+            loop=self.loop,
             batch_size=config.batch_size,
             optimizer={"name": config.optimizer.name, "learning_rate": _initial_lr(model)},
             resumed_from=self.resumed_from,
@@ -579,7 +606,8 @@ class _Run:
 
         config = self.config
         RunMonitor, LastCheckpoint = _callbacks_module()
-        self.monitor = RunMonitor(train_data.set_epoch, stop)
+        set_epoch = train_data.set_epoch if train_data is not None else None
+        self.monitor = RunMonitor(set_epoch, stop)
         es = config.early_stopping
         if es.enabled:
             self.early_stopping = kerasdl.callbacks.EarlyStopping(
@@ -859,6 +887,19 @@ def _restore(model, run_dir, state, steps_per_epoch):
     for variable, value in zip(seeds, state["rng"], strict=True):
         variable.assign(value)
     return int(state["epochs_done"])
+
+
+def _training_loop(config, strategy, model) -> str:
+    """``"kerasdl"`` (`kerasdl.loop.fit`), ``"fit"`` (``model.fit``) or ``"multi-worker"``
+    (`kerasdl.distributed.fit`): the loop ``config.loop`` asks for, ``"auto"`` resolved."""
+    import keras
+
+    if config.strategy == "multi-worker":
+        return "multi-worker"
+    if config.loop != "auto":
+        return config.loop
+    one_device = strategy is None and keras.backend.backend() == "tensorflow"
+    return "kerasdl" if one_device and not model.jit_compile else "fit"
 
 
 def _check_new_run_possible(config):

@@ -1,0 +1,121 @@
+"""kerasdl's one-device training loop: ``model.fit``'s job over arrays held in memory.
+
+At the chapter's batch size (64) an epoch of MNIST is ~850 small steps, and the cost of a step
+is overhead, not arithmetic (see ``docs/benchmarks.md``). Keras's ``fit`` pays, per call of its
+train function, for its ``tf.data`` iterator and the bookkeeping around it. `fit` here keeps the
+training set in two tensors and runs ``steps_per_execution`` steps per call of one compiled
+function; each step is the model's own ``train_step`` (Keras's forward pass, loss with the
+regularization losses, gradients, ``optimizer.apply_gradients``, compiled metrics), on the
+batch gathered from the epoch's order::
+
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics(); callbacks.on_epoch_begin(epoch)
+        order = epoch_order(epoch)                          # a permutation of the examples
+        for first in range(0, steps, steps_per_execution):  # one compiled call each:
+            # for i in [first, first + k):  model.train_step((x[order[i*b:(i+1)*b]], ...))
+            callbacks.on_train_batch_end(first + k - 1, model.get_metrics_result())
+        logs |= {"val_" + k: v for k, v in model.evaluate(validation_data).items()}
+        callbacks.on_epoch_end(epoch, logs)
+
+Batches, order, step and callbacks are those of ``model.fit(EpochDataset(...).dataset, ...)``:
+the same examples in the same order (the last batch smaller), the same ``train_step``, the same
+callback calls with the same logs (a test checks the weights agree). One difference: a short
+last execution of an epoch ends at its real last step in ``on_train_batch_end`` (``fit`` numbers
+it as if it were full). `kerasdl.runner.train`
+uses it for the default strategy on the TensorFlow backend unless ``loop = "fit"`` or XLA
+(``jit_compile = true``) is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["fit"]
+
+
+def fit(
+    model,
+    x,
+    y,
+    *,
+    batch_size: int,
+    order: Callable[[int], object],
+    epochs: int,
+    initial_epoch: int = 0,
+    validation_data=None,
+    callbacks=(),
+    steps_per_execution: int = 1,
+):
+    """Train the compiled ``model`` on ``(x, y)`` like ``model.fit`` would, and return its
+    ``History``.
+
+    Args:
+        model: A compiled Keras model (TensorFlow backend, no distribution strategy).
+        x: The training inputs, an array (held as one tensor).
+        y: The training targets, an array of the same length.
+        batch_size: Examples a step; the last batch of an epoch is smaller if need be.
+        order: ``order(epoch)`` gives the permutation of ``range(len(x))`` that epoch
+            ``epoch`` (0-based) visits (`kerasdl.data.epoch_order`).
+        epochs: The epoch to end before (as ``fit``'s ``epochs``).
+        initial_epoch: The epoch to start at. Defaults to 0.
+        validation_data: A ``tf.data.Dataset`` evaluated with ``model.evaluate`` after each
+            epoch (``val_`` logs). Defaults to None.
+        callbacks: Keras callbacks, called as ``fit`` calls them (batch hooks once per
+            ``steps_per_execution`` steps). Defaults to none.
+        steps_per_execution: Steps per call of the compiled function. Defaults to 1.
+
+    Returns:
+        The ``keras.callbacks.History`` of the run, as ``fit`` returns it.
+    """
+    import keras
+    import tensorflow as tf
+
+    n = len(x)
+    if n == 0 or len(y) != n:
+        raise ValueError(f"x and y must have the same, non-zero length; got {n} and {len(y)}")
+    steps = -(-n // batch_size)
+    per_call = max(1, min(int(steps_per_execution), steps))
+    x_all = tf.convert_to_tensor(x)
+    y_all = tf.convert_to_tensor(y)
+
+    @tf.function(reduce_retracing=True)
+    def run_steps(indices, first, count):
+        def body(i):
+            start = i * batch_size
+            batch = indices[start : start + batch_size]
+            model.train_step((tf.gather(x_all, batch), tf.gather(y_all, batch)))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < first + count, body, (first,), parallel_iterations=1)
+        return model.get_metrics_result()
+
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps, verbose=0
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    training_logs = None
+    for epoch in range(initial_epoch, epochs):
+        model.reset_metrics()
+        callback_list.on_epoch_begin(epoch)
+        indices = tf.convert_to_tensor(order(epoch), dtype=tf.int64)
+        logs = {}
+        for first in range(0, steps, per_call):
+            count = min(per_call, steps - first)
+            callback_list.on_train_batch_begin(first)
+            logs = run_steps(indices, tf.constant(first, tf.int64), tf.constant(count, tf.int64))
+            callback_list.on_train_batch_end(first + count - 1, logs)
+            if model.stop_training:
+                break
+        epoch_logs = {name: float(value) for name, value in logs.items()}
+        if validation_data is not None:
+            results = model.evaluate(validation_data, verbose=0, return_dict=True)
+            epoch_logs.update({f"val_{name}": value for name, value in results.items()})
+        callback_list.on_epoch_end(epoch, epoch_logs)
+        training_logs = epoch_logs
+        if model.stop_training:
+            break
+    if epochs > initial_epoch and isinstance(model.optimizer, keras.optimizers.Optimizer):
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    callback_list.on_train_end(logs=training_logs)
+    return model.history

@@ -1,0 +1,228 @@
+"""kerasdl.loop.fit against Keras's own ``model.fit`` on the same model, data order and callbacks.
+
+The reference is ``model.fit`` itself: two copies of one model (same seeds, so the same initial
+weights, dropout stream and batch-norm statistics), one trained by ``fit`` over
+`kerasdl.data.EpochDataset`, one by `kerasdl.loop.fit` over the arrays with
+`kerasdl.data.epoch_order`. The callbacks must see the same calls with the same logs, and the
+weights must end the same.
+"""
+
+import keras
+import numpy as np
+import pytest
+
+from kerasdl import data, loop, runner
+from kerasdl.config import ConfigError, TrainConfig
+from kerasdl.events import read_events
+from kerasdl.models import build_model
+
+pytestmark = pytest.mark.tf_only
+
+EPOCHS = 2
+SPE = 4
+
+
+class Recorder(keras.callbacks.Callback):
+    """Every hook call: (hook, index, sorted log keys, logs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def _record(self, hook, index, logs):
+        logs = dict(logs or {})
+        self.calls.append((hook, index, sorted(logs), logs))
+
+    def on_train_begin(self, logs=None):
+        self._record("train_begin", None, logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._record("epoch_begin", epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._record("batch_begin", batch, logs)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._record("batch_end", batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record("epoch_end", epoch, logs)
+
+    def on_train_end(self, logs=None):
+        self._record("train_end", None, logs)
+
+
+def _config(**dotted):
+    settings = {
+        "data.name": "mnist-mini",
+        "data.limit": 600,
+        "epochs": EPOCHS,
+        "steps_per_execution": SPE,
+        "schedule.name": "step",
+        "schedule.step_size": 1,
+        "schedule.warmup_epochs": 1,
+    }
+    settings.update(dotted)
+    return TrainConfig().override(settings).validate()
+
+
+def _compiled_model(config, dataset, steps):
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, dataset)
+    model.compile(
+        optimizer=runner.build_optimizer(config, runner.build_learning_rate(config, steps)),
+        loss=runner.build_loss(config),
+        metrics=runner.build_metrics(dataset.task),
+        steps_per_execution=SPE,
+        jit_compile=False,
+    )
+    return model
+
+
+@pytest.fixture(scope="module")
+def trained():
+    config = _config()
+    dataset = data.load_dataset(config)
+    n = len(dataset.y_train)
+    steps = -(-n // config.batch_size)
+    validation = data.make_tf_dataset(dataset.x_val, dataset.y_val, 1000, shuffle=False)
+
+    by_fit, fit_recorder = _compiled_model(config, dataset, steps), Recorder()
+    train = data.EpochDataset(dataset.x_train, dataset.y_train, config.batch_size, seed=config.seed)
+    fit_history = by_fit.fit(
+        train.dataset,
+        epochs=EPOCHS,
+        validation_data=validation,
+        callbacks=[train.callback(), fit_recorder],
+        shuffle=False,
+        verbose=0,
+    )
+
+    by_loop, loop_recorder = _compiled_model(config, dataset, steps), Recorder()
+    loop_history = loop.fit(
+        by_loop,
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=config.batch_size,
+        order=lambda epoch: data.epoch_order(n, config.seed, epoch),
+        epochs=EPOCHS,
+        validation_data=validation,
+        callbacks=[loop_recorder],
+        steps_per_execution=SPE,
+    )
+    return {
+        "steps": steps,
+        "fit": (by_fit, fit_recorder, fit_history),
+        "loop": (by_loop, loop_recorder, loop_history),
+    }
+
+
+def test_same_callback_calls_as_fit(trained):
+    steps = trained["steps"]
+
+    def clamped(hook, index):
+        # fit numbers the end of a short last execution as if it were full (8 -> 11 here);
+        # kerasdl's loop gives the step that really ended it.
+        return min(index, steps - 1) if hook == "batch_end" else index
+
+    fit_calls = [(h, clamped(h, i), keys) for h, i, keys, _ in trained["fit"][1].calls]
+    loop_calls = [(hook, index, keys) for hook, index, keys, _ in trained["loop"][1].calls]
+    assert loop_calls == fit_calls
+    # Batch hooks once per execution of SPE steps, the last one shorter: 9 steps -> 3, 7, 8.
+    ends = [index for hook, index, _ in loop_calls if hook == "batch_end"]
+    expected = [min(first + SPE, steps) - 1 for first in range(0, steps, SPE)]
+    assert ends == expected * EPOCHS
+
+
+def test_same_logs_and_weights_as_fit(trained):
+    fit_model, fit_recorder, fit_history = trained["fit"]
+    loop_model, loop_recorder, loop_history = trained["loop"]
+    for (_, _, _, fit_logs), (_, _, _, loop_logs) in zip(
+        fit_recorder.calls, loop_recorder.calls, strict=True
+    ):
+        for key, value in fit_logs.items():
+            np.testing.assert_allclose(loop_logs[key], value, rtol=1e-5, atol=1e-6, err_msg=key)
+    assert set(loop_history.history) == set(fit_history.history) >= {"loss", "val_loss"}
+    for key, values in fit_history.history.items():
+        np.testing.assert_allclose(loop_history.history[key], values, rtol=1e-5, atol=1e-6)
+    for fit_w, loop_w in zip(fit_model.weights, loop_model.weights, strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(loop_w), keras.ops.convert_to_numpy(fit_w), atol=1e-5
+        )
+    assert int(loop_model.optimizer.iterations) == int(fit_model.optimizer.iterations)
+    assert int(loop_model.optimizer.iterations) == EPOCHS * trained["steps"]
+
+
+def test_stop_training_in_a_batch_hook_ends_the_epoch_and_the_run():
+    config = _config(epochs=3)
+    dataset = data.load_dataset(config)
+    n = len(dataset.y_train)
+    model = _compiled_model(config, dataset, -(-n // config.batch_size))
+
+    class StopAfterFirstExecution(Recorder):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            self.model.stop_training = True
+
+    recorder = StopAfterFirstExecution()
+    loop.fit(
+        model,
+        dataset.x_train,
+        dataset.y_train,
+        batch_size=config.batch_size,
+        order=lambda epoch: data.epoch_order(n, config.seed, epoch),
+        epochs=3,
+        callbacks=[recorder],
+        steps_per_execution=SPE,
+    )
+    hooks = [(hook, index) for hook, index, _, _ in recorder.calls]
+    assert hooks == [
+        ("train_begin", None),
+        ("epoch_begin", 0),
+        ("batch_begin", 0),
+        ("batch_end", SPE - 1),
+        ("epoch_end", 0),
+        ("train_end", None),
+    ]
+    assert int(model.optimizer.iterations) == SPE
+
+
+def test_empty_or_mismatched_arrays_are_refused():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="same, non-zero length"):
+        loop.fit(model, np.zeros((3, 2)), np.zeros(2), batch_size=2, order=range, epochs=1)
+
+
+def test_runner_picks_the_loop_and_records_it(tmp_path):
+    config = _config(runs_dir=str(tmp_path), epochs=1, **{"schedule.warmup_epochs": 0})
+    summary = runner.train(config)
+    started = next(e for e in read_events(summary.run_dir / "events.jsonl"))
+    assert started["type"] == "run_started" and started["loop"] == "kerasdl"
+
+    by_fit = runner.train(config.override({"loop": "fit"}))
+    started = next(e for e in read_events(by_fit.run_dir / "events.jsonl"))
+    assert started["loop"] == "fit"
+    assert by_fit.test["accuracy"] == pytest.approx(summary.test["accuracy"], abs=2e-3)
+    assert by_fit.test["loss"] == pytest.approx(summary.test["loss"], rel=1e-3)
+
+
+def test_auto_takes_fit_with_xla_and_under_a_strategy():
+    config = _config()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    assert runner._training_loop(config, None, model) == "fit"
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)
+    assert runner._training_loop(config, None, model) == "kerasdl"
+    assert runner._training_loop(config, object(), model) == "fit"
+    mirrored = config.override({"strategy": "mirrored"})
+    assert runner._training_loop(mirrored, object(), model) == "fit"
+
+
+def test_config_refuses_kerasdl_loop_under_a_strategy_and_unknown_names():
+    with pytest.raises(ConfigError, match="loop") as info:
+        TrainConfig().override({"loop": "kerasdl", "strategy": "mirrored"}).validate()
+    assert "one device" in str(info.value)
+    with pytest.raises(ConfigError, match="loop") as info:
+        TrainConfig().override({"loop": "custom"}).validate()
+    assert "'auto'" in str(info.value) and "'fit'" in str(info.value)
