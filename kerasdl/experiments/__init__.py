@@ -2,7 +2,7 @@
 
 Each module runs one experiment and returns a result object with ``to_dict()`` (what
 ``--json`` prints); the CLI modules ``kerasdl.cli.experiment_*`` render them. Modules import
-TensorFlow and Keras, so import them only when an experiment runs.
+Keras (at the top or inside their functions): the CLI imports them when an experiment runs.
 
 - `kerasdl.experiments.optimizers`: the same network, initial weights and data order with each
   optimizer (chapter 3.2.9).
