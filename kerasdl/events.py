@@ -75,6 +75,7 @@ _TEXT_FIELDS = frozenset(
         "run_name",
         "host",
         "strategy",
+        "loop",
     }
 )
 
