@@ -1,5 +1,321 @@
-"""``kerasdl experiment optimizers``: placeholder, being written."""
+"""``kerasdl experiment optimizers``: the chapter's optimizer table (3.2.9), measured.
+
+The work is `kerasdl.experiments.optimizers.run`; this module checks the options (before
+TensorFlow is imported), calls it, and prints a table, two plots and a few readings, or the
+result's JSON with ``--json``. The option types and helpers at the top are shared with
+``kerasdl experiment regularization`` (`kerasdl.cli.experiment_regularization`).
+"""
+
+import importlib
+import json
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from kerasdl.cli import errors
+from kerasdl.cli import options as opt
+from kerasdl.cli.plain import fmt_lr, fmt_number
+from kerasdl.cli.plot import MARKERS, line_plot
+
+# ---------------------------------------------------------------------------------------------
+# Shared by the experiments that train (optimizers, regularization).
+
+#: The datasets a classification experiment accepts.
+EXPERIMENT_DATASETS = ("mnist-mini", "mnist")
+
+ExperimentData = Annotated[
+    str,
+    typer.Option("--data", help=f"Dataset: {', '.join(EXPERIMENT_DATASETS)}.", metavar="NAME"),
+]
+ExperimentSeed = Annotated[
+    int,
+    typer.Option(help="Seed: initial weights, data split and order, dropout masks.", metavar="N"),
+]
+ExperimentLimit = Annotated[
+    int | None,
+    typer.Option(
+        help="Use at most N training and N test examples (quick tries).",
+        show_default=False,
+        metavar="N",
+    ),
+]
+ExperimentEpochs = Annotated[int, typer.Option(help="Epochs per variant.", metavar="N")]
+Json = Annotated[
+    bool, typer.Option("--json", help="Print the result as JSON (nothing else on stdout).")
+]
 
 
-def optimizers():
-    """Not written yet."""
+def check_common(*, data: str, epochs: int, seed: int, limit: int | None) -> None:
+    """Fail (exit 2, one line) on a bad shared option, before TensorFlow is imported."""
+    if data not in EXPERIMENT_DATASETS:
+        errors.fail(f"--data: got {data!r}; allowed: {', '.join(EXPERIMENT_DATASETS)}")
+    if epochs < 1:
+        errors.fail(f"--epochs: got {epochs}; allowed: an integer >= 1")
+    if not 0 <= seed < 2**32:
+        errors.fail(f"--seed: got {seed}; allowed: an integer in [0, 2**32)")
+    if limit is not None and limit < 1:
+        errors.fail(f"--limit: got {limit}; allowed: an integer >= 1")
+
+
+def progress_printer() -> Callable[[str], None]:
+    """One dim line on stderr per progress note (``--json`` or not: stdout stays clean)."""
+    console = errors.stderr_console()
+
+    def progress(line: str) -> None:
+        console.print(Text(line, style="dim"))
+
+    return progress
+
+
+def run_experiment(name: str, **kwargs):
+    """Call ``kerasdl.experiments.<name>.run(**kwargs)`` with TensorFlow's start-up noise
+    filtered (the module, which imports Keras, is imported inside the filter).
+
+    TensorFlow's Python warnings about retracing (every variant builds a new model in this
+    process) are silenced meanwhile. Domain errors (data, config, runs folder) become one line
+    and exit code 2.
+    """
+    from kerasdl.cli import train
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with errors.domain_errors(os_errors=False), train.quiet_native_logs():
+            train.import_runner()  # the backend loads inside the filter
+            module = importlib.import_module(f"kerasdl.experiments.{name}")
+            return module.run(**kwargs)
+    finally:
+        logger.setLevel(level)
+
+
+def print_json(result) -> None:
+    """Exactly ``json.dumps(result.to_dict(), indent=2)`` on stdout."""
+    typer.echo(json.dumps(result.to_dict(), indent=2))
+
+
+def stdout_console() -> Console:
+    return Console(highlight=False)
+
+
+def best_index(values, direction: str) -> int | None:
+    """The index of the best finite value (``"min"`` or ``"max"``), if there are two or more."""
+    finite = [
+        (v, i) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)
+    ]
+    if len(finite) < 2:
+        return None
+    return (min(finite) if direction == "min" else max(finite))[1]
+
+
+def print_plot(console: Console, title: str, series: dict, *, log_y: bool = False) -> None:
+    """A titled `line_plot` of ``{name: [(epoch, value), ...]}`` and its legend."""
+    console.print()
+    console.print(Text(title, style="bold"))
+    for line in line_plot(series, log_y=log_y):
+        console.print(line, soft_wrap=True)
+    legend = [f"{MARKERS[i % len(MARKERS)]} {name}" for i, name in enumerate(series)]
+    console.print(Text("   ".join(legend)), style="dim", soft_wrap=True)
+
+
+def print_runs(console: Console, result, run_ids: list[str]) -> None:
+    """Where the runs are and how to overlay them."""
+    console.print()
+    console.print(f"Runs in {result.runs_dir}: {', '.join(run_ids)}", markup=False, soft_wrap=True)
+    console.print(f"Overlay them: {result.compare_command}", markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# kerasdl experiment optimizers
+
+DEFAULT_RATES = (
+    "sgd 0.1, momentum 0.1, nesterov 0.01, adagrad 0.01, rmsprop 0.001, adam 0.001, adamw 0.001"
+)
+
+
+def parse_names(text: str, option: str, allowed: tuple[str, ...]) -> list[str]:
+    """``"sgd, adam"`` -> ``["sgd", "adam"]``; fail on an empty item, unknown or repeated name."""
+    names = [item.strip().lower() for item in text.split(",")]
+    if not text.strip() or any(not name for name in names):
+        errors.fail(
+            f"{option}: got {text!r}; allowed: a comma-separated list of {', '.join(allowed)}"
+        )
+    unknown = [name for name in names if name not in allowed]
+    if unknown:
+        errors.fail(
+            f"{option}: unknown {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+        )
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        errors.fail(f"{option}: {', '.join(map(repr, repeated))} given twice; name each once")
+    return names
+
+
+def parse_rates(text: str | None, names: list[str]) -> dict[str, float]:
+    """``"sgd=0.05,adam=3e-4"`` -> ``{"sgd": 0.05, "adam": 0.0003}`` for optimizers in ``names``."""
+    if text is None:
+        return {}
+    rates = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or not name or not (math.isfinite(number) and number > 0):
+            errors.fail(
+                f"--lr: got {item.strip()!r}; allowed: NAME=VALUE items with VALUE > 0, "
+                "e.g. --lr sgd=0.05,adam=3e-4"
+            )
+        if name not in names:
+            errors.fail(f"--lr: {name!r} is not among --optimizers ({', '.join(names)})")
+        rates[name] = number
+    return rates
+
+
+def optimizers(
+    optimizers_: Annotated[
+        str,
+        typer.Option(
+            "--optimizers",
+            help=f"Comma-separated optimizers, from: {', '.join(opt.OPTIMIZERS)}.",
+            metavar="NAMES",
+        ),
+    ] = ",".join(opt.OPTIMIZERS),
+    epochs: ExperimentEpochs = 10,
+    lr: Annotated[
+        str | None,
+        typer.Option(
+            "--lr",
+            help=f"Learning rates replacing the defaults ({DEFAULT_RATES}).",
+            show_default=False,
+            metavar="NAME=VALUE,...",
+        ),
+    ] = None,
+    target_accuracy: Annotated[
+        float,
+        typer.Option(help="Report the first epoch whose val_accuracy reaches this.", metavar="X"),
+    ] = 0.9,
+    data: ExperimentData = "mnist-mini",
+    data_dir: opt.DataDir = None,
+    seed: ExperimentSeed = 42,
+    limit: ExperimentLimit = None,
+    runs_dir: opt.RunsDir = Path("runs"),
+    json_: Json = False,
+):
+    """Train the chapter's MLP once per optimizer from the same initial weights and data order.
+
+    A measured version of the chapter's optimizer table (3.2.9): best and final validation
+    loss and accuracy, the epoch each optimizer first reaches --target-accuracy, the test
+    accuracy of the best epoch and the seconds per epoch, then val_loss and val_accuracy per
+    epoch. Constant learning rates (no schedule), early stopping off; weight decay 0 except
+    AdamW's own 0.01. Default rates: the usual starting points. SGD's is large because its
+    step is the raw gradient; nesterov's (PyTorch's form) is 10x smaller because its velocity
+    sums about 1/(1-0.9) = 10 gradients; momentum is the chapter's moving average of the
+    gradients, which does not sum them, so it gets SGD's 0.1 (the same steps as PyTorch's
+    SGD(lr=0.01, momentum=0.9)); the adaptive methods get their papers' defaults. Each
+    optimizer's run is saved in the runs folder as <stamp>-optimizers-<name>.
+    """
+    names = parse_names(optimizers_, "--optimizers", opt.OPTIMIZERS)
+    rates = parse_rates(lr, names)
+    check_common(data=data, epochs=epochs, seed=seed, limit=limit)
+    if not (math.isfinite(target_accuracy) and 0 < target_accuracy <= 1):
+        errors.fail(f"--target-accuracy: got {target_accuracy}; allowed: a number in (0, 1]")
+
+    result = run_experiment(
+        "optimizers",
+        optimizers=names,
+        epochs=epochs,
+        learning_rates=rates,
+        target_accuracy=target_accuracy,
+        data=data,
+        data_dir=data_dir,
+        seed=seed,
+        limit=limit,
+        runs_dir=runs_dir,
+        progress=progress_printer(),
+    )
+    if json_:
+        print_json(result)
+    else:
+        render(result)
+
+
+def render(result) -> None:
+    """The table, the notes, the two plots, the readings and the runs' folder."""
+    console = stdout_console()
+    rows = result.optimizers
+    target = result.settings["target_accuracy"]
+    table = Table(
+        title=(
+            f"Optimizers: {result.settings['data']}, {result.settings['epochs']} epochs, "
+            f"seed {result.settings['seed']}"
+        ),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("optimizer", no_wrap=True)
+    table.add_column("lr", justify="right", no_wrap=True)
+    table.add_column("best\nval_loss", justify="right", no_wrap=True)
+    table.add_column("\nepoch", justify="right", no_wrap=True)
+    table.add_column("final\nval_loss", justify="right", no_wrap=True)
+    table.add_column("best\nval_acc", justify="right", no_wrap=True)
+    table.add_column("final\nval_acc", justify="right", no_wrap=True)
+    table.add_column(f"epoch to\nacc {target:g}", justify="right", no_wrap=True)
+    table.add_column("test acc\n(best)", justify="right", no_wrap=True)
+    table.add_column("s per\nepoch", justify="right", no_wrap=True)
+    show_status = any(row.status != "completed" for row in rows)
+    if show_status:
+        table.add_column("\nstatus", no_wrap=True)
+    columns = [
+        ("best_val_loss", "min"),
+        ("best_val_loss_epoch", None),
+        ("final_val_loss", "min"),
+        ("best_val_accuracy", "max"),
+        ("final_val_accuracy", "max"),
+        ("target_epoch", "min"),
+        ("test_accuracy", "max"),
+    ]
+    best = {
+        key: best_index([getattr(row, key) for row in rows], way) if way else None
+        for key, way in columns
+    }
+    for i, row in enumerate(rows):
+        texts = {
+            key: fmt_number(getattr(row, key)) if key != "target_epoch" else "—"
+            for key, _ in columns
+        }
+        texts["best_val_loss_epoch"] = str(row.best_val_loss_epoch or "-")
+        if row.target_epoch is not None:
+            texts["target_epoch"] = str(row.target_epoch)
+        marked = [
+            Text(texts[key], style="bold green") if best[key] == i else texts[key]
+            for key, _ in columns
+        ]
+        seconds = "-" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.2f}"
+        extra = [row.status] if show_status else []
+        table.add_row(row.name, fmt_lr(row.learning_rate), *marked, seconds, *extra)
+    console.print(table)
+    for note in result.notes:
+        console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2)))
+    for metric, title in (
+        ("val_loss", "val_loss per epoch"),
+        ("val_accuracy", "val_accuracy per epoch"),
+    ):
+        series = {row.name: [tuple(point) for point in row.curves[metric]] for row in rows}
+        print_plot(console, title, series)
+    console.print()
+    for line in result.reading:
+        console.print(line, markup=False, soft_wrap=True)
+    print_runs(console, result, [row.run_id for row in rows])
