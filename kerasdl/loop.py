@@ -45,6 +45,7 @@ def fit(
     validation_data=None,
     callbacks=(),
     steps_per_execution: int = 1,
+    validation_batch_size: int = 1000,
 ):
     """Train the compiled ``model`` on ``(x, y)`` like ``model.fit`` would, and return its
     ``History``.
@@ -58,8 +59,12 @@ def fit(
             ``epoch`` (0-based) visits (`kerasdl.data.epoch_order`).
         epochs: The epoch to end before (as ``fit``'s ``epochs``).
         initial_epoch: The epoch to start at. Defaults to 0.
-        validation_data: A ``tf.data.Dataset`` evaluated with ``model.evaluate`` after each
-            epoch (``val_`` logs). Defaults to None.
+        validation_data: Evaluated after each epoch (``val_`` logs): a tuple ``(x_val, y_val)``
+            of arrays, held as tensors and evaluated in one compiled call per epoch (batches of
+            ``validation_batch_size``, the model's ``test_step``), or a ``tf.data.Dataset``,
+            evaluated with ``model.evaluate``. Defaults to None.
+        validation_batch_size: Examples per evaluation batch of an array ``validation_data``.
+            Defaults to 1000.
         callbacks: Keras callbacks, called as ``fit`` calls them (batch hooks once per
             ``steps_per_execution`` steps). Defaults to none.
         steps_per_execution: Steps per call of the compiled function. Defaults to 1.
@@ -89,6 +94,14 @@ def fit(
         tf.while_loop(lambda i: i < first + count, body, (first,), parallel_iterations=1)
         return model.get_metrics_result()
 
+    evaluate = None
+    if isinstance(validation_data, tuple):
+        evaluate = _array_evaluation(model, *validation_data, validation_batch_size)
+    elif validation_data is not None:
+
+        def evaluate():
+            return model.evaluate(validation_data, verbose=0, return_dict=True)
+
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps, verbose=0
     )
@@ -108,8 +121,8 @@ def fit(
             if model.stop_training:
                 break
         epoch_logs = {name: float(value) for name, value in logs.items()}
-        if validation_data is not None:
-            results = model.evaluate(validation_data, verbose=0, return_dict=True)
+        if evaluate is not None:
+            results = evaluate()
             epoch_logs.update({f"val_{name}": value for name, value in results.items()})
         callback_list.on_epoch_end(epoch, epoch_logs)
         training_logs = epoch_logs
@@ -119,3 +132,32 @@ def fit(
         model.optimizer.finalize_variable_values(model.trainable_weights)
     callback_list.on_train_end(logs=training_logs)
     return model.history
+
+
+def _array_evaluation(model, x, y, batch_size: int):
+    """``model.evaluate((x, y))``'s results as a function: every batch of the arrays (held as
+    tensors) through the model's ``test_step`` in one compiled call, the metrics reset first."""
+    import tensorflow as tf
+
+    n = len(x)
+    if n == 0 or len(y) != n:
+        raise ValueError(f"x_val and y_val must have the same, non-zero length; got {n}, {len(y)}")
+    x_all = tf.convert_to_tensor(x)
+    y_all = tf.convert_to_tensor(y)
+    steps = -(-n // batch_size)
+
+    @tf.function
+    def run_all():
+        def body(i):
+            start = i * batch_size
+            model.test_step((x_all[start : start + batch_size], y_all[start : start + batch_size]))
+            return (i + 1,)
+
+        tf.while_loop(lambda i: i < steps, body, (tf.constant(0),), parallel_iterations=1)
+        return model.get_metrics_result()
+
+    def evaluate():
+        model.reset_metrics()
+        return {name: float(value) for name, value in run_all().items()}
+
+    return evaluate

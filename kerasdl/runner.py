@@ -279,15 +279,19 @@ def _callbacks_module():
 
         Listed after the early-stopping, plateau and best-checkpoint callbacks, so the state
         holds their decision of the same epoch. An epoch whose loss is not finite is not
-        saved: ``last.keras`` keeps the last good epoch.
+        saved: ``last.keras`` keeps the last good epoch. When the best checkpoint has just
+        saved the same model, its file is copied instead of saving the model twice.
         """
 
-        def __init__(self, path: Path, monitor, state: Callable[[int], dict], save_state):
+        def __init__(
+            self, path: Path, monitor, state: Callable[[int], dict], save_state, best=None
+        ):
             super().__init__()
             self.path = path
             self._monitor = monitor
             self._state = state
             self._save_state = save_state
+            self._best = best
             self.saved_epoch = None
 
         def on_epoch_end(self, epoch, logs=None):
@@ -295,7 +299,11 @@ def _callbacks_module():
 
             if self._monitor.nan_epoch == epoch:
                 return
-            save_model_atomically(self.model, self.path)
+            best = self._best
+            if best is not None and best.saved and best.epoch == epoch:
+                runs.copy_file_atomically(best.filepath, self.path)
+            else:
+                save_model_atomically(self.model, self.path)
             self._save_state(self._state(epoch))
             self.saved_epoch = epoch
 
@@ -541,6 +549,9 @@ class _Run:
                 from kerasdl import data, loop
 
                 x, y, seed = self.dataset.x_train, self.dataset.y_train, self.config.seed
+                validation_arrays = None
+                if validation is not None:
+                    validation_arrays = (self.dataset.x_val, self.dataset.y_val)
                 loop.fit(
                     self.model,
                     x,
@@ -549,7 +560,8 @@ class _Run:
                     order=lambda epoch: data.epoch_order(len(x), seed, epoch),
                     epochs=self.config.epochs,
                     initial_epoch=self.initial_epoch,
-                    validation_data=validation,
+                    validation_data=validation_arrays,
+                    validation_batch_size=self.config.eval_batch_size,
                     callbacks=callback_list,
                     steps_per_execution=self.steps_per_execution,
                 )
@@ -639,6 +651,7 @@ class _Run:
             self.monitor,
             self._resume_state,
             lambda state: runs.save_resume_state(self.run_dir, state),
+            best=self.checkpoint,
         )
         if self.state is not None:
             self._restore_callbacks()

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import secrets
+import shutil
 import socket
 import time
 from collections.abc import Iterable, Mapping
@@ -93,6 +94,24 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
         with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+    _sync_directory(path.parent)
+    return path
+
+
+def copy_file_atomically(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy ``source`` to ``path`` so a reader sees the old ``path`` or the new one, whole
+    (as `write_text_atomically`: a temporary file, ``fsync``, ``os.replace``)."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        shutil.copyfile(source, temporary)
+        with open(temporary, "r+b") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
     except BaseException:

@@ -106,11 +106,14 @@ def trained():
         batch_size=config.batch_size,
         order=lambda epoch: data.epoch_order(n, config.seed, epoch),
         epochs=EPOCHS,
-        validation_data=validation,
+        validation_data=(dataset.x_val, dataset.y_val),  # as the runner gives it
+        validation_batch_size=256,  # 60 examples: one short batch
         callbacks=[loop_recorder],
         steps_per_execution=SPE,
     )
     return {
+        "dataset": dataset,
+        "validation": validation,
         "steps": steps,
         "fit": (by_fit, fit_recorder, fit_history),
         "loop": (by_loop, loop_recorder, loop_history),
@@ -151,6 +154,18 @@ def test_same_logs_and_weights_as_fit(trained):
         )
     assert int(loop_model.optimizer.iterations) == int(fit_model.optimizer.iterations)
     assert int(loop_model.optimizer.iterations) == EPOCHS * trained["steps"]
+
+
+def test_validation_from_arrays_equals_model_evaluate(trained):
+    model = trained["loop"][0]
+    dataset = trained["dataset"]
+    by_keras = model.evaluate(trained["validation"], verbose=0, return_dict=True)
+    for batch_size in (7, 60, 1000):  # several short batches, one exact, one short
+        evaluate = loop._array_evaluation(model, dataset.x_val, dataset.y_val, batch_size)
+        by_loop = evaluate()
+        assert set(by_loop) == set(by_keras)
+        for name, value in by_keras.items():
+            assert by_loop[name] == pytest.approx(value, rel=1e-5), (batch_size, name)
 
 
 def test_stop_training_in_a_batch_hook_ends_the_epoch_and_the_run():
@@ -226,3 +241,37 @@ def test_config_refuses_kerasdl_loop_under_a_strategy_and_unknown_names():
     with pytest.raises(ConfigError, match="loop") as info:
         TrainConfig().override({"loop": "custom"}).validate()
     assert "'auto'" in str(info.value) and "'fit'" in str(info.value)
+
+
+def test_last_checkpoint_copies_best_when_the_epoch_improved(tmp_path):
+    # Two epochs that both improve val_loss, then one run whose last epoch cannot improve
+    # (min_delta huge): last.keras is best.keras's bytes in the first, its own save in the second.
+    config = _config(runs_dir=str(tmp_path), **{"schedule.warmup_epochs": 0})
+    summary = runner.train(config)
+    ended = [e for e in read_events(summary.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]
+    assert [e["checkpoint_saved"] for e in ended] == [True, True]
+    last, best = summary.run_dir / "last.keras", summary.run_dir / "best.keras"
+    assert last.read_bytes() == best.read_bytes()
+
+    from kerasdl import load_model
+
+    config = config.override({"run_name": "stale", "epochs": 3})
+    callbacks = [_WorsenAfter(1)]
+    summary = runner.train(config, callbacks=callbacks)
+    ended = [e for e in read_events(summary.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]
+    assert [e["checkpoint_saved"] for e in ended] == [True, False, False]
+    last = load_model(summary.run_dir / "last.keras")
+    best = load_model(summary.run_dir / "best.keras")
+    assert int(last.optimizer.iterations) == 3 * int(best.optimizer.iterations)
+
+
+class _WorsenAfter(keras.callbacks.Callback):
+    """Make ``val_loss`` worse than every earlier epoch's after epoch ``first`` (0-based)."""
+
+    def __init__(self, first):
+        super().__init__()
+        self.first = first
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.first:
+            logs["val_loss"] = 1e9 + epoch

@@ -317,6 +317,27 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
 
 
+def test_copy_file_atomically_copies_and_a_failed_copy_keeps_the_old_file(tmp_path, monkeypatch):
+    source, target = tmp_path / "best.keras", tmp_path / "last.keras"
+    source.write_bytes(bytes(range(256)) * 100)
+    target.write_bytes(b"old")
+    assert runs.copy_file_atomically(source, target) == target
+    assert target.read_bytes() == source.read_bytes()
+
+    source.write_bytes(b"newer")
+
+    def half_copy(src, dst):
+        with open(dst, "wb") as handle:
+            handle.write(b"ne")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs.shutil, "copyfile", half_copy)
+    with pytest.raises(OSError, match="No space"):
+        runs.copy_file_atomically(source, target)
+    assert target.read_bytes() == bytes(range(256)) * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.keras", "last.keras"]
+
+
 # ----------------------------------------------------------------------------- new runs
 
 
