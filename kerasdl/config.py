@@ -374,6 +374,12 @@ class TrainConfig:
     loop: str = field(
         default="auto", metadata=_help("auto | kerasdl | fit: the training loop (docs/engine.md)")
     )
+    intra_op_threads: int = field(
+        default=0, metadata=_help("threads one TensorFlow op may use; 0: TensorFlow's choice")
+    )
+    inter_op_threads: int = field(
+        default=0, metadata=_help("TensorFlow ops run at once; 0: TensorFlow's choice")
+    )
     strategy: str = field(default="default", metadata=_help(" | ".join(STRATEGIES)))
     runs_dir: str = field(default="runs", metadata=_help("folder of run directories"))
     run_name: str = field(default="", metadata=_help("run id; empty: <UTC timestamp>-<short hash>"))
@@ -786,6 +792,8 @@ def _validate(c: TrainConfig):
         "'auto', true or false",
     )
     _name("loop", c.loop, LOOPS)
+    _int_at_least("intra_op_threads", c.intra_op_threads, 0)
+    _int_at_least("inter_op_threads", c.inter_op_threads, 0)
     _name("strategy", c.strategy, STRATEGIES)
     _check(
         "loop",

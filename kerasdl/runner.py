@@ -384,6 +384,7 @@ def train(
     from kerasdl.models import build_model
 
     kerasdl.register_all()  # load_weights / load_model of kerasdl components
+    threads_notice = _apply_threads(config)  # before TensorFlow runs its first op
     # First: a multi-worker strategy must exist before TensorFlow runs anything else.
     strategy = make_strategy(config.strategy)
     chief, worker = _worker_role(strategy)
@@ -395,6 +396,8 @@ def train(
     notices = []
     if dataset.notice:
         notices.append(("warning", dataset.notice))
+    if threads_notice:
+        notices.append(("warning", threads_notice))
     steps_per_execution = config.steps_per_execution
     if strategy is not None and steps_per_execution > 1:
         why = (
@@ -900,6 +903,48 @@ def _restore(model, run_dir, state, steps_per_epoch):
     for variable, value in zip(seeds, state["rng"], strict=True):
         variable.assign(value)
     return int(state["epochs_done"])
+
+
+def _apply_threads(config) -> str | None:
+    """Set TensorFlow's thread pools from ``intra_op_threads`` / ``inter_op_threads`` (0 leaves
+    TensorFlow's choice). TensorFlow fixes them when it runs its first op: if that has happened
+    in this process with other values, they stay, and the returned warning says so."""
+    import keras
+
+    wanted = {
+        "intra_op_threads": config.intra_op_threads,
+        "inter_op_threads": config.inter_op_threads,
+    }
+    if not any(wanted.values()) or keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    threading_config = tf.config.threading
+    setters = {
+        "intra_op_threads": (
+            threading_config.get_intra_op_parallelism_threads,
+            threading_config.set_intra_op_parallelism_threads,
+        ),
+        "inter_op_threads": (
+            threading_config.get_inter_op_parallelism_threads,
+            threading_config.set_inter_op_parallelism_threads,
+        ),
+    }
+    kept = []
+    for name, value in wanted.items():
+        get, set_ = setters[name]
+        if not value or get() == value:
+            continue
+        try:
+            set_(value)
+        except RuntimeError:  # TensorFlow is running already
+            kept.append(f"{name}={value}")
+    if not kept:
+        return None
+    return (
+        f"{', '.join(kept)} not applied: TensorFlow already started in this process with "
+        "its own thread pools (set them before TensorFlow runs, e.g. in a new process)"
+    )
 
 
 def _training_loop(config, strategy, model) -> str:

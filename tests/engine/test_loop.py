@@ -275,3 +275,45 @@ class _WorsenAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch >= self.first:
             logs["val_loss"] = 1e9 + epoch
+
+
+def test_thread_settings_apply_in_a_new_process(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "from kerasdl.config import TrainConfig\n"
+        "from kerasdl import runner\n"
+        "import tensorflow as tf\n"
+        f"c = TrainConfig().override({{'data.name': 'mnist-mini', 'data.limit': 200, 'epochs': 1,"
+        f" 'runs_dir': {str(tmp_path)!r}, 'intra_op_threads': 1, 'inter_op_threads': 3}})\n"
+        "notices = []\n"
+        "runner.train(c, sinks=[lambda e: e['type'] == 'notice' and notices.append(e)])\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(),"
+        " tf.config.threading.get_inter_op_parallelism_threads(), len(notices))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-3:] == ["1", "3", "0"]
+
+
+def test_thread_settings_too_late_give_a_notice(tmp_path):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow has started in this process
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    config = _config(
+        runs_dir=str(tmp_path),
+        epochs=1,
+        intra_op_threads=current + 1,
+        **{"schedule.warmup_epochs": 0, "data.limit": 200},
+    )
+    notices = []
+    runner.train(config, sinks=[lambda e: e["type"] == "notice" and notices.append(e)])
+    assert [n["level"] for n in notices] == ["warning"]
+    assert f"intra_op_threads={current + 1} not applied" in notices[0]["message"]
+    assert tf.config.threading.get_intra_op_parallelism_threads() == current
+    with pytest.raises(ConfigError, match="intra_op_threads"):
+        _config(intra_op_threads=-1)
