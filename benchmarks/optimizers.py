@@ -19,7 +19,8 @@ block. It prints a Markdown table and the machine it ran on.
 counts the graph's operations that read or write a whole variable-sized tensor,
 the work that grows with the model (what costs time without XLA's fusion).
 
-TensorFlow backend only: the script sets ``KERAS_BACKEND=tensorflow``.
+The TensorFlow backend unless ``KERAS_BACKEND`` says otherwise: ``KERAS_BACKEND=jax`` times
+the same pairs on JAX (on a GPU if JAX has one; ``--count-ops`` needs TensorFlow).
 """
 
 import argparse
@@ -29,7 +30,7 @@ import platform
 import statistics
 import time
 
-os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
@@ -226,17 +227,31 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def machine_lines(keras, tf, n_params, args, jits):
+def backend_lines(keras):
+    """The backend's name and version, and the accelerators it trains on."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform != "cpu"]
+        return f"JAX {jax.__version__}", gpus
+    import tensorflow as tf
+
+    gpus = [g.name for g in tf.config.list_physical_devices("GPU")]
+    return f"TensorFlow {tf.__version__}", gpus
+
+
+def machine_lines(keras, n_params, args, jits):
     cores = os.cpu_count()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = cores
-    gpus = tf.config.list_physical_devices("GPU")
+    framework, gpus = backend_lines(keras)
     return [
         f"- CPU: {cpu_model()}, {cores} logical cores ({usable} usable by this process)",
-        f"- GPU: {', '.join(g.name for g in gpus) if gpus else 'none (CPU only)'}",
-        f"- Python {platform.python_version()}, TensorFlow {tf.__version__}, "
+        f"- GPU: {', '.join(gpus) if gpus else 'none (CPU only)'}",
+        f"- Python {platform.python_version()}, {framework}, "
         f"Keras {keras.__version__}, NumPy {np.__version__}, {platform.system()} "
         f"{platform.release()}",
         f"- model: MLP {args.size['inputs']}-{'-'.join(map(str, args.size['hidden']))}-"
@@ -268,9 +283,10 @@ def table(results, jits):
 def main(argv=None):
     args = parse_args(argv)
     import keras
-    import tensorflow as tf
 
     if args.count_ops:
+        import tensorflow as tf
+
         print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}\n")
         print("\n".join(op_table(keras, tf, args.only)))
         return
@@ -295,7 +311,7 @@ def main(argv=None):
             )
 
     print()
-    print("\n".join(machine_lines(keras, tf, n_params, args, jits)))
+    print("\n".join(machine_lines(keras, n_params, args, jits)))
     print()
     print("\n".join(table(results, jits)))
     ratios = [t["kerasdl"] / t["keras"] for by_jit in results.values() for t in by_jit.values()]

@@ -145,10 +145,9 @@ def calculate_gain(nonlinearity, param=None):
     Returns:
         The gain, a float.
 
-    Example:
-
-    >>> calculate_gain("leaky_relu", 0.2)  # sqrt(2 / 1.04)
-    1.3867504905630728
+    Examples:
+        >>> calculate_gain("leaky_relu", 0.2)  # sqrt(2 / 1.04)
+        1.3867504905630728
 
     References:
         - [PyTorch, torch.nn.init.calculate_gain](https://docs.pytorch.org/docs/stable/nn.init.html)
@@ -175,9 +174,8 @@ class Zeros(keras.initializers.Initializer):
     Zero weights make every unit of a layer compute the same thing and receive the same
     gradient, so the symmetry never breaks; zero biases do no such harm.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(3, bias_initializer=Zeros())
+    Examples:
+        >>> layer = keras.layers.Dense(3, bias_initializer=Zeros())
 
     References:
         - [Goodfellow et al., Deep Learning, 8.4](https://www.deeplearningbook.org/contents/optimization.html)
@@ -262,9 +260,8 @@ class XavierUniform(_Uniform):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=XavierUniform())
+    Examples:
+        >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=XavierUniform())
 
     References:
         - [Glorot & Bengio, 2010](https://proceedings.mlr.press/v9/glorot10a.html)
@@ -290,9 +287,8 @@ class XavierNormal(_Normal):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=XavierNormal())
+    Examples:
+        >>> layer = keras.layers.Dense(64, activation="tanh", kernel_initializer=XavierNormal())
 
     References:
         - [Glorot & Bengio, 2010](https://proceedings.mlr.press/v9/glorot10a.html)
@@ -355,10 +351,9 @@ class HeUniform(_He, _Uniform):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> init = HeUniform(nonlinearity="leaky_relu", negative_slope=0.2)
-    >>> layer = keras.layers.Dense(64, kernel_initializer=init)
+    Examples:
+        >>> init = HeUniform(nonlinearity="leaky_relu", negative_slope=0.2)
+        >>> layer = keras.layers.Dense(64, kernel_initializer=init)
 
     References:
         - [He et al., 2015](https://arxiv.org/abs/1502.01852)
@@ -387,9 +382,8 @@ class HeNormal(_He, _Normal):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> layer = keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=HeNormal())
+    Examples:
+        >>> layer = keras.layers.Conv2D(32, 3, activation="relu", kernel_initializer=HeNormal())
 
     References:
         - [He et al., 2015](https://arxiv.org/abs/1502.01852)
@@ -415,9 +409,8 @@ class LeCunNormal(_Normal):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(64, activation="selu", kernel_initializer=LeCunNormal())
+    Examples:
+        >>> layer = keras.layers.Dense(64, activation="selu", kernel_initializer=LeCunNormal())
 
     References:
         - [LeCun et al., 1998, Efficient BackProp](https://doi.org/10.1007/3-540-49430-8_2)
@@ -447,13 +440,12 @@ class TorchDefault(HeUniform):
         seed: `None`, an integer in `[0, 2**32)` or a `keras.random.SeedGenerator`.
             Defaults to `None`.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(
-    ...     10,
-    ...     kernel_initializer=TorchDefault(),
-    ...     bias_initializer=TorchDefault(fan_in=784),  # the layer's input size
-    ... )
+    Examples:
+        >>> layer = keras.layers.Dense(
+        ...     10,
+        ...     kernel_initializer=TorchDefault(),
+        ...     bias_initializer=TorchDefault(fan_in=784),  # the layer's input size
+        ... )
 
     References:
         - [PyTorch, nn.Linear.reset_parameters](https://github.com/pytorch/pytorch/blob/main/torch/nn/modules/linear.py)

@@ -6,17 +6,15 @@ over it. The subclass takes Keras's ``reduction``, ``name`` and ``dtype`` and ac
 ``sample_weight`` when called; with the default reduction (``"sum_over_batch_size"``) each class
 equals its PyTorch counterpart with ``reduction="mean"``:
 
-=============================  ==========================================================
-kerasdl                        PyTorch
-=============================  ==========================================================
-``MeanSquaredError``           ``nn.MSELoss``
-``MeanAbsoluteError``          ``nn.L1Loss``
-``Huber(delta)``               ``nn.HuberLoss(delta=delta)``
-``SmoothL1(beta)``             ``nn.SmoothL1Loss(beta=beta)``
-``BinaryCrossentropy``         ``nn.BCELoss`` / ``nn.BCEWithLogitsLoss`` (``from_logits``)
-``CategoricalCrossentropy``    ``nn.CrossEntropyLoss`` with probability targets
-``SparseCategoricalCrossen..`` ``nn.CrossEntropyLoss`` with class-index targets
-=============================  ==========================================================
+| kerasdl | PyTorch |
+| --- | --- |
+| ``MeanSquaredError`` | ``nn.MSELoss`` |
+| ``MeanAbsoluteError`` | ``nn.L1Loss`` |
+| ``Huber(delta)`` | ``nn.HuberLoss(delta=delta)`` |
+| ``SmoothL1(beta)`` | ``nn.SmoothL1Loss(beta=beta)`` |
+| ``BinaryCrossentropy`` | ``nn.BCELoss`` / ``nn.BCEWithLogitsLoss`` (``from_logits``) |
+| ``CategoricalCrossentropy`` | ``nn.CrossEntropyLoss`` with probability targets |
+| ``SparseCategoricalCrossentropy`` | ``nn.CrossEntropyLoss`` with class-index targets |
 
 Probabilities (``from_logits=False``) follow PyTorch's ``BCELoss``: every log is clamped at -100,
 so probabilities of exactly 0 and 1 give a finite loss and a finite gradient. The categorical
@@ -94,10 +92,9 @@ class MeanSquaredError(_LossFunctionWrapper):
         name: Defaults to `"mean_squared_error"`.
         dtype: The dtype of the computation. Defaults to `None`: `keras.backend.floatx()`.
 
-    Example:
-
-    >>> kerasdl.losses.MeanSquaredError()([[1.0, 0.0, 1.0]], [[0.9, 0.1, 0.8]])
-    0.02
+    Examples:
+        >>> kerasdl.losses.MeanSquaredError()([[1.0, 0.0, 1.0]], [[0.9, 0.1, 0.8]])
+        0.02
 
     References:
         - [PyTorch `MSELoss`](https://pytorch.org/docs/stable/generated/torch.nn.MSELoss.html)

@@ -55,9 +55,8 @@ class L1(keras.regularizers.Regularizer):
     Args:
         l1: float >= 0, the factor lambda. Defaults to `0.01` (the chapter's and Keras's).
 
-    Example:
-
-    >>> layer = keras.layers.Dense(10, kernel_regularizer=L1(0.01))
+    Examples:
+        >>> layer = keras.layers.Dense(10, kernel_regularizer=L1(0.01))
 
     References:
         - [Tibshirani, 1996](https://doi.org/10.1111/j.2517-6161.1996.tb02080.x)
@@ -85,9 +84,8 @@ class L2(keras.regularizers.Regularizer):
     Args:
         l2: float >= 0, the factor lambda. Defaults to `0.01` (the chapter's and Keras's).
 
-    Example:
-
-    >>> layer = keras.layers.Dense(10, kernel_regularizer=L2(0.01))
+    Examples:
+        >>> layer = keras.layers.Dense(10, kernel_regularizer=L2(0.01))
 
     References:
         - [Hoerl & Kennard, 1970](https://doi.org/10.1080/00401706.1970.10488634)
@@ -118,9 +116,8 @@ class L1L2(keras.regularizers.Regularizer):
         l1: float >= 0, the L1 factor. Defaults to `0.0`.
         l2: float >= 0, the L2 factor. Defaults to `0.0`.
 
-    Example:
-
-    >>> layer = keras.layers.Dense(10, kernel_regularizer=L1L2(l1=1e-5, l2=1e-4))
+    Examples:
+        >>> layer = keras.layers.Dense(10, kernel_regularizer=L1L2(l1=1e-5, l2=1e-4))
 
     References:
         - [Zou & Hastie, 2005](https://doi.org/10.1111/j.1467-9868.2005.00503.x)

@@ -50,11 +50,11 @@ class StepLR(_LearningRateSchedule):
             count optimizer steps. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"StepLR"`.
 
-    Example:
-
-    >>> schedule = kerasdl.schedules.StepLR(0.1, step_size=30, gamma=0.1, steps_per_epoch=100)
-    >>> [round(float(schedule(step)), 6) for step in (0, 2999, 3000, 6000)]  # epochs 0, 29, 30, 60
-    [0.1, 0.1, 0.01, 0.001]
+    Examples:
+        >>> schedule = kerasdl.schedules.StepLR(0.1, step_size=30, gamma=0.1, steps_per_epoch=100)
+        >>> # epochs 0, 29, 30, 60:
+        >>> [round(float(schedule(step)), 6) for step in (0, 2999, 3000, 6000)]
+        [0.1, 0.1, 0.01, 0.001]
 
     References:
         - [PyTorch `torch.optim.lr_scheduler.StepLR`](
@@ -110,11 +110,10 @@ class ExponentialLR(_LearningRateSchedule):
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"ExponentialLR"`.
 
-    Example:
-
-    >>> schedule = kerasdl.schedules.ExponentialLR(0.1, gamma=0.5, steps_per_epoch=10)
-    >>> [round(float(schedule(step)), 6) for step in (0, 9, 10, 25)]  # epochs 0, 0, 1, 2
-    [0.1, 0.1, 0.05, 0.025]
+    Examples:
+        >>> schedule = kerasdl.schedules.ExponentialLR(0.1, gamma=0.5, steps_per_epoch=10)
+        >>> [round(float(schedule(step)), 6) for step in (0, 9, 10, 25)]  # epochs 0, 0, 1, 2
+        [0.1, 0.1, 0.05, 0.025]
 
     References:
         - [PyTorch `torch.optim.lr_scheduler.ExponentialLR`](
@@ -169,11 +168,10 @@ class CosineAnnealingLR(_LearningRateSchedule):
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"CosineAnnealingLR"`.
 
-    Example:
-
-    >>> schedule = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=4)
-    >>> [round(float(schedule(step)), 6) for step in range(9)]
-    [0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645, 0.05, 0.085355, 0.1]
+    Examples:
+        >>> schedule = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=4)
+        >>> [round(float(schedule(step)), 6) for step in range(9)]
+        [0.1, 0.085355, 0.05, 0.014645, 0.0, 0.014645, 0.05, 0.085355, 0.1]
 
     References:
         - [Loshchilov & Hutter, 2017. SGDR: Stochastic Gradient Descent with Warm Restarts](
@@ -246,11 +244,10 @@ class NoamWarmup(_LearningRateSchedule):
             `LambdaLR` multiplies). Defaults to `1.0`.
         name: str, the name scope of the computation. Defaults to `"NoamWarmup"`.
 
-    Example:
-
-    >>> schedule = kerasdl.schedules.NoamWarmup(d_model=512, warmup_steps=4000)
-    >>> round(float(schedule(3999)), 8)  # the peak: (512 * 4000) ** -0.5
-    0.00069877
+    Examples:
+        >>> schedule = kerasdl.schedules.NoamWarmup(d_model=512, warmup_steps=4000)
+        >>> round(float(schedule(3999)), 8)  # the peak: (512 * 4000) ** -0.5
+        0.00069877
 
     References:
         - [Vaswani et al., 2017. Attention Is All You Need, section 5.3](
@@ -308,12 +305,11 @@ class LinearWarmup(_LearningRateSchedule):
         initial_learning_rate: float `>= 0`, the rate at step 0. Defaults to `0.0`.
         name: str, the name scope of the computation. Defaults to `"LinearWarmup"`.
 
-    Example:
-
-    >>> cosine = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=90, steps_per_epoch=100)
-    >>> schedule = kerasdl.schedules.LinearWarmup(after=cosine, warmup_steps=500)
-    >>> [round(float(schedule(step)), 6) for step in (0, 250, 500, 9500)]
-    [0.0, 0.05, 0.1, 0.0]
+    Examples:
+        >>> cosine = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=90, steps_per_epoch=100)
+        >>> schedule = kerasdl.schedules.LinearWarmup(after=cosine, warmup_steps=500)
+        >>> [round(float(schedule(step)), 6) for step in (0, 250, 500, 9500)]
+        [0.0, 0.05, 0.1, 0.0]
 
     References:
         - [Goyal et al., 2017. Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour,

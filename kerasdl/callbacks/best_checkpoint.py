@@ -32,6 +32,10 @@ def save_model_atomically(model, filepath):
     Args:
         model: A Keras model.
         filepath: Where the model goes; must end with ``.keras``.
+
+    References:
+        - [os.replace](https://docs.python.org/3/library/os.html#os.replace)
+        - [Keras `Model.save`](https://keras.io/api/models/model_saving_apis/model_saving_and_loading/)
     """
     filepath = keras_filepath("filepath", filepath)
     directory = os.path.dirname(os.path.abspath(filepath))
@@ -68,6 +72,9 @@ class BestCheckpointStatus:
         saved: Whether the last epoch wrote the checkpoint.
         saves: How many times it has been written.
         epoch: The last epoch seen (``None`` before the first).
+
+    References:
+        - [Keras ModelCheckpoint](https://keras.io/api/callbacks/model_checkpoint/)
     """
 
     monitor: str

@@ -34,6 +34,9 @@ class EarlyStoppingStatus:
         restored: Whether the best epoch's weights were put back at the end of training.
         epoch: The last epoch seen (``None`` before the first).
         improved: Whether that epoch improved on the best.
+
+    References:
+        - [Keras EarlyStopping](https://keras.io/api/callbacks/early_stopping/)
     """
 
     monitor: str

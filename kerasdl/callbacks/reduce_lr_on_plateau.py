@@ -89,7 +89,10 @@ class LearningRateChange:
         old: The learning rate just before.
         new: The learning rate just after.
         reason: Why, in words.
-        source: The callback class that made it.
+        source: The callback class that made it. Defaults to ``"ReduceLROnPlateau"``.
+
+    References:
+        - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
     """
 
     epoch: int
@@ -116,6 +119,9 @@ class ReduceLROnPlateauStatus:
         num_reductions: Reductions made by this callback since it was created or restored.
         last_change: The last `LearningRateChange` (``None`` if none).
         epoch: The last epoch stepped (``None`` before the first).
+
+    References:
+        - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
     """
 
     monitor: str

@@ -219,8 +219,10 @@ def probe(kernels: Sequence, biases: Sequence, x, y, activation: str) -> dict:
         loss = mean_n CE(softmax(logits_n), y_n);  e_l = 0, so dL/de_l = dL/dh_l
 
     Args:
-        kernels, biases: The layers' weights (arrays or tensors; the last layer is the output).
-        x: Inputs ``(n, features)``; y: integer labels ``(n,)``.
+        kernels: The layers' kernels (arrays or tensors; the last layer is the output).
+        biases: The layers' biases, one per kernel.
+        x: Inputs ``(n, features)``.
+        y: Integer labels ``(n,)``.
         activation: A `keras.activations` name, for the hidden layers.
 
     Returns:

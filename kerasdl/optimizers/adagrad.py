@@ -38,13 +38,12 @@ class Adagrad(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.Adagrad(learning_rate=0.1)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
-    >>> w.numpy()  # G = 4, w = 1 - 0.1 * 2 / 2
-    array([0.9], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.Adagrad(learning_rate=0.1)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
+        >>> w.numpy()  # G = 4, w = 1 - 0.1 * 2 / 2
+        array([0.9], dtype=float32)
 
     References:
         - [Duchi et al., 2011](https://jmlr.org/papers/v12/duchi11a.html)

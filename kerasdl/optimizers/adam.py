@@ -42,13 +42,12 @@ class Adam(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.Adam(learning_rate=0.1)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([3.0])], [w])
-    >>> w.numpy()  # the first step is eta * sign(g): m_hat = 3, v_hat = 9
-    array([0.9], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.Adam(learning_rate=0.1)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([3.0])], [w])
+        >>> w.numpy()  # the first step is eta * sign(g): m_hat = 3, v_hat = 9
+        array([0.9], dtype=float32)
 
     References:
         - [Kingma and Ba, 2015](https://arxiv.org/abs/1412.6980)

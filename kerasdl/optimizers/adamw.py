@@ -36,13 +36,12 @@ class AdamW(Adam):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.AdamW(learning_rate=0.25, weight_decay=0.5)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([3.0])], [w])
-    >>> w.numpy()  # 1 * (1 - 0.25 * 0.5) - 0.25 * sign(3)
-    array([0.625], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.AdamW(learning_rate=0.25, weight_decay=0.5)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([3.0])], [w])
+        >>> w.numpy()  # 1 * (1 - 0.25 * 0.5) - 0.25 * sign(3)
+        array([0.625], dtype=float32)
 
     References:
         - [Loshchilov and Hutter, 2019](https://arxiv.org/abs/1711.05101)

@@ -36,13 +36,12 @@ class Momentum(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.Momentum(learning_rate=0.1, momentum=0.9)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([1.0])], [w])
-    >>> w.numpy()  # v = 0.1 * 1.0, w = 1 - 0.1 * 0.1
-    array([0.99], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.Momentum(learning_rate=0.1, momentum=0.9)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([1.0])], [w])
+        >>> w.numpy()  # v = 0.1 * 1.0, w = 1 - 0.1 * 0.1
+        array([0.99], dtype=float32)
 
     References:
         - [Polyak, 1964](https://doi.org/10.1016/0041-5553(64)90137-5)

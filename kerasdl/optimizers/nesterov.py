@@ -41,13 +41,12 @@ class Nesterov(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.Nesterov(learning_rate=0.1, momentum=0.9)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([1.0])], [w])
-    >>> w.numpy()  # v = 1, w = 1 - 0.1 * (1 + 0.9 * 1)
-    array([0.81], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.Nesterov(learning_rate=0.1, momentum=0.9)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([1.0])], [w])
+        >>> w.numpy()  # v = 1, w = 1 - 0.1 * (1 + 0.9 * 1)
+        array([0.81], dtype=float32)
 
     References:
         - [Nesterov, 1983](https://www.mathnet.ru/eng/dan46009)

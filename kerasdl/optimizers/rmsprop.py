@@ -45,13 +45,12 @@ class RMSprop(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.RMSprop(learning_rate=0.01, rho=0.75)
-    >>> w = keras.Variable([1.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
-    >>> w.numpy()  # G = 0.25 * 4 = 1, w = 1 - 0.01 * 2 / 1
-    array([0.98], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.RMSprop(learning_rate=0.01, rho=0.75)
+        >>> w = keras.Variable([1.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([2.0])], [w])
+        >>> w.numpy()  # G = 0.25 * 4 = 1, w = 1 - 0.01 * 2 / 1
+        array([0.98], dtype=float32)
 
     References:
         - [Hinton, Srivastava and Swersky, 2012, lecture 6e](https://www.cs.toronto.edu/~tijmen/csc321/slides/lecture_slides_lec6.pdf)

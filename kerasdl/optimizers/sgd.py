@@ -28,13 +28,12 @@ class SGD(KerasdlOptimizer):
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
-    Example:
-
-    >>> opt = kerasdl.optimizers.SGD(learning_rate=0.1)
-    >>> w = keras.Variable([1.0, 2.0])
-    >>> opt.apply([keras.ops.convert_to_tensor([0.5, -1.0])], [w])
-    >>> w.numpy()  # [1 - 0.1 * 0.5, 2 + 0.1 * 1.0]
-    array([0.95, 2.1 ], dtype=float32)
+    Examples:
+        >>> opt = kerasdl.optimizers.SGD(learning_rate=0.1)
+        >>> w = keras.Variable([1.0, 2.0])
+        >>> opt.apply([keras.ops.convert_to_tensor([0.5, -1.0])], [w])
+        >>> w.numpy()  # [1 - 0.1 * 0.5, 2 + 0.1 * 1.0]
+        array([0.95, 2.1 ], dtype=float32)
 
     References:
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
