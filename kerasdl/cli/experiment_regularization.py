@@ -18,7 +18,7 @@ from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
-from kerasdl.cli.experiment_optimizers import (
+from kerasdl.cli.experiment_common import (
     ExperimentData,
     ExperimentEpochs,
     ExperimentLimit,
