@@ -10,7 +10,9 @@ Two measurements, in one process, on the same config:
 1. **Epoch time with the dashboard against ``--ui none``.** The same run (same config and
    seed) trains alternately with ``--ui none``'s sink (`kerasdl.cli.plain.PlainView` with
    ``live=False``, which prints nothing until the end) and inside `DashboardApp` (the
-   in-process runner in a thread worker, every event posted to the screen). A run's epoch
+   in-process runner in a thread worker, every event posted to the screen, the UI thread at
+   nice +10 as ``kerasdl train`` runs it). Both modes train in a thread other than the main
+   one, so the main thread's lowered priority is the dashboard's UI alone in both. A run's epoch
    time is the median ``epoch_seconds`` of its ``epoch_ended`` events, without epoch 1
    (tracing and compilation); a mode's time is the median over its runs, in ABBA order so
    drift hits both. Target (issue 6): dashboard / none <= 1.05. The script also reports the
@@ -74,8 +76,15 @@ def run_none(config):
     from kerasdl.cli.plain import PlainView
 
     view = PlainView(live=False, console=_quiet_console())
-    summary = runner.train(config, sinks=[view])
-    return str(summary.run_dir)
+    # In a thread, as the dashboard trains: the main thread's priority (which the dashboard
+    # lowers while it trains, see kerasdl_tui.screens.run) is then the UI's alone in both modes.
+    result = {}
+    thread = threading.Thread(
+        target=lambda: result.update(summary=runner.train(config, sinks=[view]))
+    )
+    thread.start()
+    thread.join()
+    return str(result["summary"].run_dir)
 
 
 def _quiet_console():
@@ -91,6 +100,7 @@ def run_dashboard(config, headless: bool, presses: list | None = None, redraws: 
     the latencies go to ``presses`` and ``redraws``."""
     from textual import events
 
+    from kerasdl.cli.dashboard import UI_NICENESS
     from kerasdl_tui.app import DashboardApp
     from kerasdl_tui.screens.run import RunScreen
     from kerasdl_tui.widgets.line_chart import LineChart
@@ -112,7 +122,7 @@ def run_dashboard(config, headless: bool, presses: list | None = None, redraws: 
     RunScreen.action_toggle_log = timed_action
     LineChart.render = timed_render
     sent = []
-    app = DashboardApp.for_training(config)
+    app = DashboardApp.for_training(config, ui_niceness=UI_NICENESS)  # as `kerasdl train`
 
     def presser(stop: threading.Event):
         while not stop.wait(0.25):

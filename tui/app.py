@@ -70,9 +70,18 @@ class DashboardApp(App):
         self.main_screen: RunScreen | RunsScreen | None = None
 
     @classmethod
-    def for_training(cls, config, *, resume=None, train=None, **kwargs) -> DashboardApp:
-        """Train ``config`` in this process, in a thread worker, and show it."""
-        return cls(source=RunnerSource(config, resume=resume, train=train), **kwargs)
+    def for_training(
+        cls, config, *, resume=None, train=None, ui_niceness: int = 0, **kwargs
+    ) -> DashboardApp:
+        """Train ``config`` in this process, in a thread worker, and show it.
+
+        ``ui_niceness`` > 0 lowers the UI thread's scheduling priority by that much while the
+        run trains (Linux), so that drawing never takes CPU time training could use. An
+        unprivileged process may not get the old priority back afterwards: ``kerasdl train``
+        asks for it (the process ends with the run); the default, 0, leaves it alone.
+        """
+        source = RunnerSource(config, resume=resume, train=train, ui_niceness=ui_niceness)
+        return cls(source=source, **kwargs)
 
     @classmethod
     def for_run(cls, path, **kwargs) -> DashboardApp:

@@ -176,10 +176,11 @@ class RunnerSource:
     live = True
     waiting_text = "starting: loading TensorFlow and the data"
 
-    def __init__(self, config, *, resume=None, train: Callable | None = None):
+    def __init__(self, config, *, resume=None, train: Callable | None = None, ui_niceness: int = 0):
         self.config = config
         self.resume = resume
         self.train = train
+        self.ui_niceness = ui_niceness
 
     def run(self, emit: Emit, stop: threading.Event) -> object:
         train = self.train

@@ -58,6 +58,10 @@ def terminal_problem() -> str | None:
     return why_no_dashboard(sys.stdout, stderr=sys.stderr, check_size=False)
 
 
+#: How much lower the dashboard's UI thread runs than training (`DashboardApp.for_training`).
+UI_NICENESS = 10
+
+
 def run_dashboard(config, resume_dir=None) -> int:
     """Train ``config`` inside the dashboard (``kerasdl train --ui tui``); return the exit code.
 
@@ -65,8 +69,9 @@ def run_dashboard(config, resume_dir=None) -> int:
     the epoch; ``q`` asks, then does the same and closes once the epoch is written. SIGTERM
     does what ``q`` does, and the exit code is then 130. While the dashboard is up, whatever
     TensorFlow writes to the process's stderr is kept aside and printed after it closes (the
-    screen stays clean). When it closes, the run's closing lines are printed as the plain
-    view prints them, so they stay in the terminal.
+    screen stays clean). The UI thread runs at a lower priority than training (nice +10), so
+    drawing only takes CPU time training leaves. When it closes, the run's closing lines are
+    printed as the plain view prints them, so they stay in the terminal.
     """
     from kerasdl.cli.train import STATUS_EXIT
     from kerasdl_tui.app import DashboardApp
@@ -75,7 +80,9 @@ def run_dashboard(config, resume_dir=None) -> int:
     aside = None
     try:
         with _native_stderr_aside() as aside:
-            app = DashboardApp.for_training(config, resume=resume_dir, handle_sigterm=True)
+            app = DashboardApp.for_training(
+                config, resume=resume_dir, handle_sigterm=True, ui_niceness=UI_NICENESS
+            )
             app.run()
     finally:
         if aside is not None:

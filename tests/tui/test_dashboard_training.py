@@ -1,6 +1,9 @@
 """A real run: kerasdl.runner.train on mnist-mini inside the dashboard, stopped with ``s``."""
 
 import importlib.util
+import os
+import sys
+import threading
 
 import pytest
 from conftest import widget_text
@@ -33,13 +36,17 @@ async def test_s_stops_a_real_mnist_mini_run_after_its_epoch(tmp_path):
     config = TrainConfig().override(
         {"data.name": "mnist-mini", "epochs": 2, "runs_dir": str(tmp_path), "run_name": "real"}
     )
-    app = DashboardApp.for_training(config)
+    app = DashboardApp.for_training(config, ui_niceness=3)
+    ui_thread = threading.get_native_id()
+    nice_before = os.getpriority(os.PRIO_PROCESS, ui_thread)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.screen
         assert "loading TensorFlow" in widget_text(app, "#header")
         # Ask for the stop as soon as the run has started: epoch 1 (with its compilation) is
         # still running, so the run ends after epoch 1 of 2.
         await wait_until(pilot, lambda: screen.state.started is not None)
+        if sys.platform.startswith("linux"):  # while training, the UI thread yields to it
+            assert os.getpriority(os.PRIO_PROCESS, ui_thread) == min(19, nice_before + 3)
         await pilot.press("s")
         assert screen.stop_event.is_set()
         await wait_until(pilot, lambda: screen.outcome is not None)
@@ -67,3 +74,5 @@ async def test_s_stops_a_real_mnist_mini_run_after_its_epoch(tmp_path):
         await pilot.press("q")  # the run is over: no question
         await pilot.pause()
     assert app.return_value is screen.outcome
+    if getattr(os, "geteuid", lambda: -1)() == 0:  # only a privileged process may raise it back
+        assert os.getpriority(os.PRIO_PROCESS, ui_thread) == nice_before

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 from rich.text import Text
@@ -75,6 +79,8 @@ class RunScreen(Screen):
         self.quit_when_done = False
         self._writer_gone_reported = False
         self._redraw_pending = False
+        self._ui_thread_id = None
+        self._restore_priority: Callable[[], None] | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -98,12 +104,16 @@ class RunScreen(Screen):
         self.set_class(event.size.width >= WIDE, "-wide")
 
     def on_mount(self) -> None:
+        self._ui_thread_id = threading.get_native_id()
         self._redraw_all()
         self.set_interval(1.0, self._tick)
         self._consume()
 
     def on_unmount(self) -> None:
         self.stop_event.set()
+        restore, self._restore_priority = self._restore_priority, None
+        if restore is not None:
+            restore()
 
     # ------------------------------------------------------------------ the source
 
@@ -122,6 +132,10 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="source")
     def _consume(self) -> None:
+        niceness = getattr(self.source, "ui_niceness", 0)
+        if niceness:
+            self._restore_priority = _lower_priority(self._ui_thread_id, niceness)
+
         def emit(event: dict) -> None:
             self.post_message(message_for(event))
 
@@ -439,3 +453,25 @@ class RunScreen(Screen):
         if self.can_go_back:
             self.stop_event.set()
             self.app.pop_screen()
+
+
+def _lower_priority(thread_id: int, niceness: int) -> Callable[[], None] | None:
+    """Raise thread ``thread_id``'s nice value by ``niceness`` (Linux keeps one per thread), so
+    that on a machine whose cores training keeps busy, drawing waits for training rather than
+    the other way round; only that thread changes, the caller (training) and the threads it
+    starts keep theirs. Returns a function that puts the old value back (which an unprivileged
+    process may not be allowed to do; it then stays lower), or None where threads cannot be
+    reniced."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        before = os.getpriority(os.PRIO_PROCESS, thread_id)
+        os.setpriority(os.PRIO_PROCESS, thread_id, min(19, before + niceness))
+    except OSError:
+        return None
+
+    def restore() -> None:
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, thread_id, before)
+
+    return restore
