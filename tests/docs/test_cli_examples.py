@@ -84,9 +84,9 @@ def console_examples():
 
 
 def bash_commands():
-    """The `kerasdl ...` lines of the docs' ```bash blocks."""
+    """The `kerasdl ...` lines of the ```bash blocks of the docs and of README.md."""
     commands = []
-    for page in _pages():
+    for page in [*_pages(), REPO / "README.md"]:
         for match in FENCE.finditer(page.read_text()):
             if match.group(1) == "bash":
                 for line in match.group(2).splitlines():
