@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
+from kerasdl._files import replace_atomically
 from kerasdl.events import decode_event, encode_event, read_events
 
 __all__ = [
@@ -88,38 +89,18 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> Path:
     over ``path`` with ``os.replace``; on POSIX the directory is synced too. If anything
     fails the temporary file is removed and the error raised.
     """
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
+
+    def write(temporary: str) -> None:
         with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    _sync_directory(path.parent)
-    return path
+
+    return replace_atomically(path, write)
 
 
 def copy_file_atomically(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     """Copy ``source`` to ``path`` so a reader sees the old ``path`` or the new one, whole
     (as `write_text_atomically`: a temporary file, ``fsync``, ``os.replace``)."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        shutil.copyfile(source, temporary)
-        with open(temporary, "r+b") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    _sync_directory(path.parent)
-    return path
+    return replace_atomically(path, lambda temporary: shutil.copyfile(source, temporary))
 
 
 def write_json_atomically(path: str | os.PathLike, data: Mapping) -> Path:
@@ -142,16 +123,6 @@ def _read_json(path: Path) -> dict | None:
     if data is None:
         raise RunError(f"{path} is not a JSON object (a damaged file?)")
     return data
-
-
-def _sync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    handle = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(handle)
-    finally:
-        os.close(handle)
 
 
 def write_summary(run_dir: str | os.PathLike, summary: Mapping) -> Path:

@@ -1,13 +1,12 @@
 """Keep the best model on disk, written so that a crash never leaves it broken (3.4.6)."""
 
-import contextlib
 import dataclasses
 import os
-import secrets
 
 import keras
 
 from kerasdl._checks import one_of
+from kerasdl._files import replace_atomically
 from kerasdl.callbacks._monitor import (
     check_state,
     is_better,
@@ -38,25 +37,8 @@ def save_model_atomically(model, filepath):
         - [Keras `Model.save`](https://keras.io/api/models/model_saving_apis/model_saving_and_loading/)
     """
     filepath = keras_filepath("filepath", filepath)
-    directory = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(directory, exist_ok=True)
-    stem = os.path.basename(filepath).removesuffix(".keras")
-    temporary = os.path.join(directory, f".{stem}.{secrets.token_hex(6)}.tmp.keras")
-    try:
-        model.save(temporary)
-        with open(temporary, "r+b") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, filepath)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    if os.name == "posix":  # make the rename itself durable
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
+    os.makedirs(os.path.dirname(os.path.abspath(filepath)), exist_ok=True)
+    replace_atomically(filepath, model.save, suffix=".keras")
 
 
 @dataclasses.dataclass(frozen=True)
