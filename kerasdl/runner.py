@@ -911,28 +911,28 @@ def _apply_threads(config) -> str | None:
     in this process with other values, they stay, and the returned warning says so."""
     import keras
 
-    wanted = {
-        "intra_op_threads": config.intra_op_threads,
-        "inter_op_threads": config.inter_op_threads,
-    }
-    if not any(wanted.values()) or keras.backend.backend() != "tensorflow":
+    if not (config.intra_op_threads or config.inter_op_threads):
+        return None
+    if keras.backend.backend() != "tensorflow":
         return None
     import tensorflow as tf
 
-    threading_config = tf.config.threading
-    setters = {
-        "intra_op_threads": (
-            threading_config.get_intra_op_parallelism_threads,
-            threading_config.set_intra_op_parallelism_threads,
-        ),
-        "inter_op_threads": (
-            threading_config.get_inter_op_parallelism_threads,
-            threading_config.set_inter_op_parallelism_threads,
-        ),
-    }
+    pools = tf.config.threading
     kept = []
-    for name, value in wanted.items():
-        get, set_ = setters[name]
+    for name, value, get, set_ in (
+        (
+            "intra_op_threads",
+            config.intra_op_threads,
+            pools.get_intra_op_parallelism_threads,
+            pools.set_intra_op_parallelism_threads,
+        ),
+        (
+            "inter_op_threads",
+            config.inter_op_threads,
+            pools.get_inter_op_parallelism_threads,
+            pools.set_inter_op_parallelism_threads,
+        ),
+    ):
         if not value or get() == value:
             continue
         try:

@@ -8,6 +8,7 @@ Python, with the plateau's reductions forced by a scripted metric. Throttling an
 are checked with a fake clock.
 """
 
+import itertools
 import json
 import math
 
@@ -368,6 +369,19 @@ def test_late_batch_hooks_from_a_worker_thread_are_dropped():
         clock.now += 0.5
         log.on_train_batch_end(batch, {})
     assert [e["step"] for e in got] == [2, 4]
+
+
+def test_default_interval_is_four_events_a_second():
+    # 0.25 s by default: a dashboard redraws its progress line at most 4 times a second.
+    got, clock = [], FakeClock()
+    log = _driven_log([got.append], clock)
+    log.on_epoch_begin(0)
+    for batch in range(99):  # 0.01 s a step, the last step not reached: no closing event
+        clock.now += 0.01
+        log.on_train_batch_end(batch, {"loss": 1.0})
+    steps = [e["step"] for e in got]
+    assert steps[0] == 1 and all(b - a >= 25 for a, b in itertools.pairwise(steps))
+    assert len(steps) == 4
 
 
 def test_invalid_interval():

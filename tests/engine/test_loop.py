@@ -7,6 +7,8 @@ weights, dropout stream and batch-norm statistics), one trained by ``fit`` over
 weights must end the same.
 """
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -243,23 +245,34 @@ def test_config_refuses_kerasdl_loop_under_a_strategy_and_unknown_names():
     assert "'auto'" in str(info.value) and "'fit'" in str(info.value)
 
 
-def test_last_checkpoint_copies_best_when_the_epoch_improved(tmp_path):
-    # Two epochs that both improve val_loss, then one run whose last epoch cannot improve
-    # (min_delta huge): last.keras is best.keras's bytes in the first, its own save in the second.
+def test_last_checkpoint_copies_best_when_the_epoch_improved(tmp_path, monkeypatch):
+    # Two epochs that both improve val_loss, then a run whose epochs 2 and 3 cannot improve:
+    # last.keras is a copy of best.keras in an improving epoch (the model is saved once, by the
+    # best checkpoint) and a save of its own in the others.
+    import kerasdl.callbacks
+    from kerasdl import load_model
+
+    saved_by_last = []
+    save = kerasdl.callbacks.save_model_atomically  # the runner's last-checkpoint saver's
+
+    def counting_save(model, path):
+        saved_by_last.append(Path(path).name)
+        save(model, path)
+
+    monkeypatch.setattr(kerasdl.callbacks, "save_model_atomically", counting_save)
     config = _config(runs_dir=str(tmp_path), **{"schedule.warmup_epochs": 0})
     summary = runner.train(config)
     ended = [e for e in read_events(summary.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]
     assert [e["checkpoint_saved"] for e in ended] == [True, True]
+    assert saved_by_last == []
     last, best = summary.run_dir / "last.keras", summary.run_dir / "best.keras"
     assert last.read_bytes() == best.read_bytes()
 
-    from kerasdl import load_model
-
     config = config.override({"run_name": "stale", "epochs": 3})
-    callbacks = [_WorsenAfter(1)]
-    summary = runner.train(config, callbacks=callbacks)
+    summary = runner.train(config, callbacks=[_WorsenAfter(1)])
     ended = [e for e in read_events(summary.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]
     assert [e["checkpoint_saved"] for e in ended] == [True, False, False]
+    assert saved_by_last == ["last.keras", "last.keras"]
     last = load_model(summary.run_dir / "last.keras")
     best = load_model(summary.run_dir / "best.keras")
     assert int(last.optimizer.iterations) == 3 * int(best.optimizer.iterations)
