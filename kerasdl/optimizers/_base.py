@@ -118,6 +118,39 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             gradient, ops.multiply(constant(self.weight_decay, variable.dtype), variable)
         )
 
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        """Keras's loop of `update_step` over the variables, with `per_step` values shared."""
+        self._per_step_values = {}
+        try:
+            super()._backend_update_step(grads, trainable_variables, learning_rate)
+        finally:
+            self._per_step_values = None
+
+    def per_step(self, name, learning_rate, dtype, compute):
+        """`compute()`, computed once per step for all variables of `dtype`.
+
+        The values every variable's update shares (the learning rate cast to the variable's
+        dtype, bias corrections) would otherwise be computed once per variable: in a
+        compiled step that is a handful of scalar ops per variable per step. Within one
+        `apply` (and one learning-rate tensor: under `tf.distribute`, one per device) the
+        first `update_step` computes them and the rest reuse them; outside `apply`
+        (`update_step` called directly) they are computed each time.
+
+        Args:
+            name: What is computed (one name per `compute`).
+            learning_rate: The `learning_rate` `update_step` was given.
+            dtype: The variable's dtype.
+            compute: A function of no arguments that computes the value(s).
+        """
+        values = getattr(self, "_per_step_values", None)
+        if values is None:
+            return compute()
+        key = (name, id(learning_rate), dtype)
+        if key not in values:
+            # The learning rate is kept with the value so that its id stays unique.
+            values[key] = (learning_rate, compute())
+        return values[key][1]
+
     def _apply_weight_decay(self, variables):
         """Off: Keras's decoupled decay would decay a second time (see the module)."""
         return

@@ -6,6 +6,8 @@ from keras import ops
 from kerasdl import _checks
 from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
 
+_FUSED_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+
 
 @keras.saving.register_keras_serializable(package="kerasdl")
 class Adam(KerasdlOptimizer):
@@ -38,6 +40,12 @@ class Adam(KerasdlOptimizer):
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
+            whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel (one
+            pass over each variable, the same update up to rounding) instead of the
+            `keras.ops` code. `None` uses it where it can (TensorFlow variables of a float
+            dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
+            Defaults to `None`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -62,9 +70,18 @@ class Adam(KerasdlOptimizer):
         epsilon=1e-8,
         weight_decay=0.0,
         exclude_bias_and_norm=False,
+        fused=None,
         **kwargs,
     ):
         beta_1 = checked_rate("beta_1", beta_1)
+        fused = _checks.one_of("fused", fused, (None, False, True))
+        fused = None if fused is None else bool(fused)
+        if fused and keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "`fused=True` needs the TensorFlow backend (the fused kernel is TensorFlow's "
+                f"ResourceApplyAdam); the backend is {keras.backend.backend()!r}. "
+                "Use fused=None or fused=False."
+            )
         beta_2 = checked_rate("beta_2", beta_2)
         epsilon = float(_checks.positive("epsilon", epsilon))
         super().__init__(
@@ -76,6 +93,7 @@ class Adam(KerasdlOptimizer):
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.fused = fused
 
     def build(self, variables):
         if self.built:
@@ -94,27 +112,88 @@ class Adam(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
-        lr = ops.cast(learning_rate, dtype)
-        beta_1 = constant(self.beta_1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
-        epsilon = constant(self.epsilon, dtype)
-        step = ops.cast(self.iterations + 1, dtype)
-        gradient = self.decay(ops.cast(gradient, dtype), variable, lr)
-
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
+        handles = self._fused_handles(variable, m, v)
+        if handles is not None:
+            self._fused_update_step(handles, gradient, variable, learning_rate)
+            return
+        lr, step_size, root_bias_correction_2 = self.per_step(
+            "adam", learning_rate, dtype, lambda: self._step_values(learning_rate, dtype)
+        )
+        beta_1 = constant(self.beta_1, dtype)
+        beta_2 = constant(self.beta_2, dtype)
+        epsilon = constant(self.epsilon, dtype)
+        gradient = self.decay(ops.cast(gradient, dtype), variable, lr)
+
         self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
         self.assign(
             v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
         )
-
-        step_size = ops.divide(lr, 1 - ops.power(beta_1, step))
-        root_bias_correction_2 = ops.sqrt(1 - ops.power(beta_2, step))
         denominator = ops.add(ops.divide(ops.sqrt(v), root_bias_correction_2), epsilon)
         self.assign_sub(variable, ops.multiply(step_size, ops.divide(m, denominator)))
 
+    def _step_values(self, learning_rate, dtype):
+        """`(lr, lr / (1 - beta_1^t), sqrt(1 - beta_2^t))` of this step, in `dtype`."""
+        lr = ops.cast(learning_rate, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        step_size = ops.divide(lr, 1 - ops.power(constant(self.beta_1, dtype), step))
+        root_bias_correction_2 = ops.sqrt(1 - ops.power(constant(self.beta_2, dtype), step))
+        return lr, step_size, root_bias_correction_2
+
+    def _fused_handles(self, variable, m, v):
+        """The resource handles of `(variable, m, v)` when the fused kernel runs this update,
+        else None (see `fused`)."""
+        if self.fused is False:
+            return None
+        if keras.backend.backend() == "tensorflow" and (
+            keras.backend.standardize_dtype(variable.dtype) in _FUSED_DTYPES
+        ):
+            from kerasdl.optimizers import _tensorflow
+
+            handles = tuple(_tensorflow.resource_handle(x) for x in (variable, m, v))
+            if None not in handles:
+                return handles
+        if self.fused:
+            raise ValueError(
+                "`fused=True` needs TensorFlow variables of a float dtype, updated in place; "
+                f"got {keras.backend.backend()} {keras.backend.standardize_dtype(variable.dtype)} "
+                f"variable {variable.name!r}, or inside a keras.StatelessScope. "
+                "Use fused=None to fall back to the keras.ops update."
+            )
+        return None
+
+    def _fused_update_step(self, handles, gradient, variable, learning_rate):
+        from kerasdl.optimizers import _tensorflow
+
+        dtype = variable.dtype
+
+        def step_values():
+            lr = ops.cast(learning_rate, dtype)
+            step = ops.cast(self.iterations + 1, dtype)
+            beta_2_power = ops.power(constant(self.beta_2, dtype), step)
+            return {
+                "lr": lr,
+                "beta_1": constant(self.beta_1, dtype),
+                "beta_2": constant(self.beta_2, dtype),
+                "beta_1_power": ops.power(constant(self.beta_1, dtype), step),
+                "beta_2_power": beta_2_power,
+                "epsilon_hat": constant(self.epsilon, dtype) * ops.sqrt(1 - beta_2_power),
+            }
+
+        values = self.per_step("adam_fused", learning_rate, dtype, step_values)
+        gradient = self.decay(ops.cast(gradient, dtype), variable, values["lr"])
+        _tensorflow.apply_adam(handles, gradient, **values)
+
     def get_config(self):
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        config.update(
+            {
+                "beta_1": self.beta_1,
+                "beta_2": self.beta_2,
+                "epsilon": self.epsilon,
+                "fused": self.fused,
+            }
+        )
         return config

@@ -32,6 +32,12 @@ class AdamW(Adam):
         weight_decay: float `>= 0`, the decoupled decay `lambda`. Defaults to `0.01`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
+            whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel (one
+            pass over each variable, the same update up to rounding) instead of the
+            `keras.ops` code. `None` uses it where it can (TensorFlow variables of a float
+            dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
+            Defaults to `None`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -57,6 +63,7 @@ class AdamW(Adam):
         epsilon=1e-8,
         weight_decay=0.01,
         exclude_bias_and_norm=False,
+        fused=None,
         **kwargs,
     ):
         super().__init__(
@@ -66,12 +73,19 @@ class AdamW(Adam):
             epsilon=epsilon,
             weight_decay=weight_decay,
             exclude_bias_and_norm=exclude_bias_and_norm,
+            fused=fused,
             **kwargs,
         )
 
     def decay(self, gradient, variable, learning_rate):
         """Decoupled decay: `w *= 1 - eta * lambda` now; the gradient is unchanged."""
         if self.decays(variable):
-            shrink = 1 - learning_rate * constant(self.weight_decay, variable.dtype)
+            dtype = variable.dtype
+            shrink = self.per_step(
+                "shrink",
+                learning_rate,
+                dtype,
+                lambda: 1 - learning_rate * constant(self.weight_decay, dtype),
+            )
             self.assign(variable, ops.multiply(variable, shrink))
         return gradient

@@ -75,9 +75,9 @@ def numpy_gradient(X, Y, kernel, bias):
     return X.T @ D, D.sum(axis=0)
 
 
-def make_optimizer(spec, dtype="float64"):
-    """The kerasdl optimizer a golden case's `keras` field describes."""
-    kwargs = dict(spec["kwargs"])
+def make_optimizer(spec, dtype="float64", **extra):
+    """The kerasdl optimizer a golden case's `keras` field describes (and `extra` arguments)."""
+    kwargs = dict(spec["kwargs"], **extra)
     if spec["schedule"] is not None:
         schedule = getattr(keras.optimizers.schedules, spec["schedule"]["class"])
         config = dict(spec["schedule"]["config"])
@@ -119,6 +119,74 @@ def test_matches_torch_trajectory(case):
         expected = case["checkpoints"][str(step)]
         assert_close(kernel, expected["kernel"], tolerance, f"kernel at step {step}")
         assert_close(bias, expected["bias"], tolerance, f"bias at step {step}")
+
+
+ADAM_TRAJECTORIES = [c for c in TRAJECTORIES if c["keras"]["class"] in ("Adam", "AdamW")]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
+@pytest.mark.parametrize("case", ADAM_TRAJECTORIES, ids=[c["id"] for c in ADAM_TRAJECTORIES])
+def test_keras_ops_update_matches_torch_trajectory_too(case):
+    """On TensorFlow `Adam`/`AdamW` run the fused kernel by default (the test above); the
+    keras.ops update that the other backends run matches PyTorch there as well."""
+    optimizer = make_optimizer(case["keras"], case["dtype"], fused=False)
+    tolerance = TOLERANCE[case["dtype"]]
+    for step, (kernel, bias) in run_keras(case, optimizer).items():
+        expected = case["checkpoints"][str(step)]
+        assert_close(kernel, expected["kernel"], tolerance, f"kernel at step {step}")
+        assert_close(bias, expected["bias"], tolerance, f"bias at step {step}")
+
+
+def traced_op_types(optimizer, variables):
+    """The op types of one `apply` of `optimizer` traced into a TensorFlow graph."""
+    import tensorflow as tf
+
+    optimizer.build(variables)
+    grads = [ops.ones(v.shape) for v in variables]
+    graph = tf.function(lambda: optimizer.apply(grads, variables)).get_concrete_function().graph
+    return [op.type for op in graph.get_operations()]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_fused_kernel_runs_unless_turned_off(cls):
+    variables = [keras.Variable(np.ones((3, 2))), keras.Variable(np.ones(2))]
+    fused = traced_op_types(cls(weight_decay=0.1), variables)
+    assert fused.count("ResourceApplyAdam") == 2
+    unfused = traced_op_types(cls(weight_decay=0.1, fused=False), variables)
+    assert "ResourceApplyAdam" not in unfused
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="traces a TensorFlow graph")
+@pytest.mark.parametrize("fused", [None, False])
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_per_step_values_are_computed_once_per_step(cls, fused):
+    """The bias corrections (two `Pow`s) are computed once for all variables, not per variable."""
+    variables = [keras.Variable(np.ones((3, 2))) for _ in range(5)]
+    op_types = traced_op_types(cls(weight_decay=0.1, fused=fused), variables)
+    assert op_types.count("Pow") == 2
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_fused_true_refuses_a_stateless_scope(cls):
+    """A `keras.StatelessScope` records updates instead of making them, which an in-place kernel
+    cannot honour: `fused=True` says so (on TensorFlow Keras's own update code writes through
+    the scope, which is why Keras refuses `stateless_apply` there)."""
+    w = keras.Variable(W0, dtype="float64", name="kernel")
+    strict = cls(fused=True)
+    strict.build([w])
+    with pytest.raises(ValueError, match=r"fused=True.*StatelessScope"), keras.StatelessScope():
+        strict.apply([ops.convert_to_tensor(G1)], [w])
+    np.testing.assert_array_equal(w.numpy(), W0)
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="fused=True works there")
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_fused_true_needs_tensorflow(cls):
+    with pytest.raises(ValueError, match="`fused=True` needs the TensorFlow backend"):
+        cls(fused=True)
+    assert cls(fused=None).get_config()["fused"] is None
 
 
 def test_golden_file_covers_every_optimizer_dtype_and_exclusion():
@@ -469,6 +537,7 @@ INVALID = [
     (Adam, {"beta_2": -0.5}, r"Argument `beta_2` must be in \[0.0, 1.0\)"),
     (AdamW, {"beta_2": 1.0}, r"Argument `beta_2` must be in \[0.0, 1.0\)"),
     (AdamW, {"epsilon": 0}, "Argument `epsilon` must be > 0"),
+    (Adam, {"fused": "yes"}, "Argument `fused` must be one of None, False, True"),
     (Adam, {"clipnorm": 1.0, "clipvalue": 1.0}, "Only one of `clipnorm`"),  # Keras's check
     (SGD, {"momentum": 0.9}, "not recognized"),  # SGD has no momentum: use Momentum
 ]
