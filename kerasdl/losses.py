@@ -535,11 +535,17 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, label_smo
         labels = ops.squeeze(labels, axis=-1)
     labels = ops.cast(labels, "int32")
     num_classes = y_pred.shape[-1]
-    target = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
-    if label_smoothing:
-        target = (1.0 - label_smoothing) * target + label_smoothing / num_classes
-    losses = -ops.sum(target * _log_probabilities(y_pred, from_logits), axis=-1)
     valid = ops.logical_and(labels >= 0, labels < num_classes)
+    if from_logits and not label_smoothing:
+        # The backend's own op: one fused kernel on TensorFlow (the chapter's preset loss),
+        # where a label out of range is an error, so those are replaced before and after.
+        safe_labels = ops.where(valid, labels, ops.zeros_like(labels))
+        losses = ops.sparse_categorical_crossentropy(safe_labels, y_pred, from_logits=True)
+    else:
+        target = ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
+        if label_smoothing:
+            target = (1.0 - label_smoothing) * target + label_smoothing / num_classes
+        losses = -ops.sum(target * _log_probabilities(y_pred, from_logits), axis=-1)
     return ops.where(valid, losses, ops.full_like(losses, float("nan")))
 
 
