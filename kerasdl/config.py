@@ -374,8 +374,12 @@ class TrainConfig:
     loop: str = field(
         default="auto", metadata=_help("auto | kerasdl | fit: the training loop (docs/engine.md)")
     )
-    intra_op_threads: int = field(
-        default=0, metadata=_help("threads one TensorFlow op may use; 0: TensorFlow's choice")
+    intra_op_threads: int | str = field(
+        default="auto",
+        metadata=_help(
+            "threads one TensorFlow op may use; 0: TensorFlow's choice; auto: 1 for small "
+            "layers on a small CPU, else 0 (docs/engine.md)"
+        ),
     )
     inter_op_threads: int = field(
         default=0, metadata=_help("TensorFlow ops run at once; 0: TensorFlow's choice")
@@ -615,6 +619,8 @@ def _describe(hint) -> str:
         return f"{_describe(inner)} or none"
     if set(args) == {str, bool}:
         return "'auto', true or false"
+    if set(args) == {int, str}:
+        return "'auto' or an integer"
     return str(hint)  # pragma: no cover
 
 
@@ -635,6 +641,13 @@ def _coerce(path, hint, value, *, parse):
         except ConfigError:
             pass
         bad()
+    if args and set(args) == {int, str}:  # intra_op_threads: "auto" or a number
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            return _coerce(path, int, value, parse=parse)
+        except ConfigError:
+            bad()
     if args and set(args) == {str, bool}:  # jit_compile
         if isinstance(value, bool):
             return value
@@ -792,7 +805,8 @@ def _validate(c: TrainConfig):
         "'auto', true or false",
     )
     _name("loop", c.loop, LOOPS)
-    _int_at_least("intra_op_threads", c.intra_op_threads, 0)
+    if c.intra_op_threads != "auto":
+        _int_at_least("intra_op_threads", c.intra_op_threads, 0)
     _int_at_least("inter_op_threads", c.inter_op_threads, 0)
     _name("strategy", c.strategy, STRATEGIES)
     _check(

@@ -28,6 +28,7 @@ here are the runner's plumbing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import shutil
@@ -40,6 +41,7 @@ from pathlib import Path
 from kerasdl import runs
 from kerasdl.config import (
     METRICS,
+    TASKS,
     ConfigError,
     TrainConfig,
     loss_spec,
@@ -608,6 +610,7 @@ class _Run:
             steps_per_epoch=self.steps_per_epoch,
             steps_per_execution=self.steps_per_execution,
             loop=self.loop,
+            threads=_thread_pools(),
             batch_size=config.batch_size,
             optimizer={"name": config.optimizer.name, "learning_rate": _initial_lr(model)},
             resumed_from=self.resumed_from,
@@ -905,30 +908,87 @@ def _restore(model, run_dir, state, steps_per_epoch):
     return int(state["epochs_done"])
 
 
-def _apply_threads(config) -> str | None:
-    """Set TensorFlow's thread pools from ``intra_op_threads`` / ``inter_op_threads`` (0 leaves
-    TensorFlow's choice). TensorFlow fixes them when it runs its first op: if that has happened
-    in this process with other values, they stay, and the returned warning says so."""
+# `intra_op_threads = "auto"`: one thread per op when every layer's matrix product is at
+# most this many multiply-adds a step, on a CPU of at most this many cores (docs/engine.md).
+AUTO_ONE_THREAD_MACS = 2**24
+AUTO_ONE_THREAD_MAX_CORES = 4
+
+
+def largest_layer_macs(config) -> int:
+    """Multiply-adds a training step's largest Dense product costs (``batch x in x out``)."""
+    inputs = config.data.regression_features if TASKS[config.data.name] == "regression" else 784
+    outputs = 1 if TASKS[config.data.name] == "regression" else 10
+    sizes = [inputs, *config.model.hidden, outputs]
+    return config.batch_size * max(a * b for a, b in itertools.pairwise(sizes))
+
+
+def intra_op_threads(config, cores: int | None = None, gpus: int | None = None) -> int:
+    """``config.intra_op_threads`` with ``"auto"`` decided: 1 when the run is small (every
+    layer's product at most `AUTO_ONE_THREAD_MACS` multiply-adds a step), on a CPU of at most
+    `AUTO_ONE_THREAD_MAX_CORES` cores and no GPU, with the default strategy; else 0
+    (TensorFlow's choice).
+
+    Small products split over several threads cost more in hand-offs than they gain, and with
+    one thread per op TensorFlow still runs independent ops (the backward pass's two products
+    per layer) side by side. Measured on 2 cores only, hence the limit on cores.
+    """
+    if config.intra_op_threads != "auto":
+        return int(config.intra_op_threads)
+    if config.strategy != "default" or largest_layer_macs(config) > AUTO_ONE_THREAD_MACS:
+        return 0
+    if cores is None:
+        cores = os.cpu_count() or 1
+    if cores > AUTO_ONE_THREAD_MAX_CORES:
+        return 0
+    if gpus is None:
+        import tensorflow as tf
+
+        gpus = len(tf.config.list_physical_devices("GPU"))
+    return 0 if gpus else 1
+
+
+def _thread_pools() -> dict | None:
+    """TensorFlow's thread pools as set (0: TensorFlow's choice); None on another backend."""
     import keras
 
-    if not (config.intra_op_threads or config.inter_op_threads):
-        return None
     if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    return {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def _apply_threads(config) -> str | None:
+    """Set TensorFlow's thread pools from ``intra_op_threads`` / ``inter_op_threads`` (0 leaves
+    TensorFlow's choice; ``"auto"``: `intra_op_threads`). TensorFlow fixes them when it runs its
+    first op: if that has happened in this process with other values, they stay, and the
+    returned warning says so (for values asked for; an ``"auto"`` choice stays silently)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return None
+    intra = intra_op_threads(config)
+    if not (intra or config.inter_op_threads):
         return None
     import tensorflow as tf
 
     pools = tf.config.threading
     kept = []
-    for name, value, get, set_ in (
+    for name, value, asked, get, set_ in (
         (
             "intra_op_threads",
-            config.intra_op_threads,
+            intra,
+            config.intra_op_threads != "auto",
             pools.get_intra_op_parallelism_threads,
             pools.set_intra_op_parallelism_threads,
         ),
         (
             "inter_op_threads",
             config.inter_op_threads,
+            True,
             pools.get_inter_op_parallelism_threads,
             pools.set_inter_op_parallelism_threads,
         ),
@@ -938,7 +998,8 @@ def _apply_threads(config) -> str | None:
         try:
             set_(value)
         except RuntimeError:  # TensorFlow is running already
-            kept.append(f"{name}={value}")
+            if asked:
+                kept.append(f"{name}={value}")
     if not kept:
         return None
     return (

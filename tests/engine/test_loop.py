@@ -7,6 +7,8 @@ weights, dropout stream and batch-norm statistics), one trained by ``fit`` over
 weights must end the same.
 """
 
+import json
+import os
 from pathlib import Path
 
 import keras
@@ -310,6 +312,61 @@ def test_thread_settings_apply_in_a_new_process(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-3:] == ["1", "3", "0"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "cores", "gpus", "expected"),
+    [
+        ({}, 2, 0, 1),  # the preset on a small CPU: 64 x 784 x 256 = 12.8M multiply-adds
+        ({}, 4, 0, 1),
+        ({}, 8, 0, 0),  # more cores than measured: TensorFlow's choice
+        ({}, 2, 1, 0),  # a GPU does the products
+        ({"batch_size": 256}, 2, 0, 0),  # 51M multiply-adds a step
+        ({"model.hidden": [1024, 512]}, 2, 0, 0),
+        ({"data.name": "regression", "loss.name": "mse", "model.hidden": [4096, 4096]}, 2, 0, 0),
+        ({"data.name": "regression", "loss.name": "mse", "model.hidden": [512, 512]}, 2, 0, 1),
+        ({"strategy": "mirrored"}, 2, 0, 0),
+        ({"intra_op_threads": 3}, 2, 0, 3),
+        ({"intra_op_threads": 0}, 2, 0, 0),
+    ],
+)
+def test_auto_intra_op_threads(settings, cores, gpus, expected):
+    config = TrainConfig().override(settings).validate()
+    assert runner.intra_op_threads(config, cores=cores, gpus=gpus) == expected
+
+
+def test_largest_layer_macs_is_batch_times_the_largest_product():
+    config = TrainConfig()
+    assert runner.largest_layer_macs(config) == 64 * 784 * 256
+    regression = TrainConfig().override(
+        {"data.name": "regression", "loss.name": "mse", "model.hidden": [8, 300]}
+    )
+    features = regression.data.regression_features
+    assert runner.largest_layer_macs(regression) == 64 * max(features * 8, 8 * 300, 300)
+
+
+def test_auto_threads_apply_in_a_new_process_and_are_recorded(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import json, pathlib\n"
+        "from kerasdl.config import TrainConfig\n"
+        "from kerasdl import runner\n"
+        f"c = TrainConfig().override({{'data.name': 'mnist-mini', 'data.limit': 200, 'epochs': 1,"
+        f" 'runs_dir': {str(tmp_path)!r}}})\n"
+        "summary = runner.train(c)\n"
+        "first = pathlib.Path(summary.run_dir, 'events.jsonl').read_text().splitlines()[0]\n"
+        "print(json.dumps([json.loads(first)['threads'], runner.intra_op_threads(c)]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    recorded, decided = json.loads(result.stdout.splitlines()[-1])
+    assert recorded["intra_op"] == decided
+    if (os.cpu_count() or 1) <= runner.AUTO_ONE_THREAD_MAX_CORES:
+        assert decided == 1  # the preset is small
 
 
 def test_thread_settings_too_late_give_a_notice(tmp_path):
