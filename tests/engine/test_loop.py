@@ -114,6 +114,7 @@ def trained():
         validation_batch_size=256,  # 60 examples: one short batch
         callbacks=[loop_recorder],
         steps_per_execution=SPE,
+        unroll=3,  # calls of 4 steps: one unrolled iteration of 3 and one single step
     )
     return {
         "dataset": dataset,
