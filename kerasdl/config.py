@@ -368,7 +368,7 @@ class TrainConfig:
         default=0.1, metadata=_help("fraction of the training set held out, in [0, 1)")
     )
     steps_per_execution: int = field(
-        default=32, metadata=_help("batches per compiled call of the training step")
+        default=128, metadata=_help("batches per compiled call of the training step")
     )
     jit_compile: str | bool = field(default="auto", metadata=_help("auto | true | false (XLA)"))
     loop: str = field(

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 
+import kerasdl.optimizers
 from kerasdl.callbacks import BestCheckpoint, BestCheckpointStatus, save_model_atomically
 
 
@@ -195,3 +196,38 @@ def test_set_state_refuses_another_monitor_or_missing_keys(tmp_path):
         checkpoint.set_state({k: v for k, v in state.items() if k != "saves"})
     with pytest.raises(ValueError, match="monitors `loss` but this callback monitors `val_loss`"):
         checkpoint.set_state({**state, "monitor": "loss"})
+
+
+def test_primed_save_skipsets_are_the_ones_keras_computes(tmp_path):
+    """kerasdl._keras_saving stores Keras's own skip-sets where Keras looks them up; a model
+    saved after priming loads with the same config and weights."""
+    from keras.src.backend.common import global_state
+    from keras.src.saving import saving_lib
+
+    from kerasdl._keras_saving import _KINDS, prime_skipsets
+
+    prime_skipsets()
+    for kind in _KINDS:
+        primed = global_state.get_global_attribute(f"saving_attr_skiplist_{kind}")
+        global_state.set_global_attribute(f"saving_attr_skiplist_{kind}", None)
+        try:
+            fresh = saving_lib.get_attr_skipset(kind)
+            # Saving skips every "__" name anyway; those vary with what Python created lazily.
+            assert {a for a in primed if not a.startswith("__")} == {
+                a for a in fresh if not a.startswith("__")
+            }, kind
+        finally:
+            global_state.set_global_attribute(f"saving_attr_skiplist_{kind}", primed)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    model.compile(optimizer=kerasdl.optimizers.AdamW(), loss="mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 1)), epochs=1, verbose=0)
+    save_model_atomically(model, tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert json.dumps(loaded.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+    for a, b in zip(loaded.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    for a, b in zip(loaded.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -56,7 +56,7 @@ def test_default_is_the_chapters_preset():
     assert (es.enabled, es.monitor, es.patience, es.min_delta) == (True, "val_loss", 5, 0.0)
     assert es.restore_best_weights is True
     assert c.plateau.enabled is False
-    assert (c.steps_per_execution, c.jit_compile, c.strategy) == (32, "auto", "default")
+    assert (c.steps_per_execution, c.jit_compile, c.strategy) == (128, "auto", "default")
     assert (c.runs_dir, c.run_name, c.seed) == ("runs", "", 42)
     assert c.task == "classification"
 
