@@ -388,3 +388,9 @@ def test_thread_settings_too_late_give_a_notice(tmp_path):
     assert tf.config.threading.get_intra_op_parallelism_threads() == current
     with pytest.raises(ConfigError, match="intra_op_threads"):
         _config(intra_op_threads=-1)
+
+
+def test_runner_unrolls_only_runs_long_enough_to_pay_for_the_tracing():
+    preset = TrainConfig()
+    assert runner.loop_unroll(844 * preset.epochs) == runner.LOOP_UNROLL > 1  # full MNIST
+    assert runner.loop_unroll(85 * preset.epochs) == 1  # mnist-mini, the quick start
