@@ -185,7 +185,8 @@ def make_pair(keras, name):
 
 def count_ops(keras, tf, optimizer):
     """(computations, variable writes) on full-size tensors in one traced update of
-    a single (64, 32) variable; reads, constants and scalar work are not counted."""
+    a single (64, 32) variable; reads, constants and scalar work are not counted. A fused
+    ``ResourceApply*`` kernel counts as one computation and one write per variable it updates."""
     shape = (64, 32)
     size = shape[0] * shape[1]
     variable = keras.Variable(np.ones(shape, "float32"))
@@ -197,7 +198,10 @@ def count_ops(keras, tf, optimizer):
     for op in graph.get_operations():
         if op.type in skip:
             continue
-        if op.type.startswith("Assign"):
+        if op.type.startswith("ResourceApply"):  # a fused update: one pass, writes each slot
+            compute += 1
+            writes += sum(t.dtype == tf.resource for t in op.inputs)
+        elif op.type.startswith("Assign"):
             writes += any(t.shape.rank and t.shape.num_elements() == size for t in op.inputs)
         else:
             compute += any(t.shape.rank and t.shape.num_elements() == size for t in op.outputs)
