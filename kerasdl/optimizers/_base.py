@@ -43,6 +43,16 @@ def checked_rate(name, value):
     return float(_checks.in_range(name, value, 0.0, 1.0))
 
 
+def _summed(gradient):
+    """A ``tf.IndexedSlices`` gradient as the dense tensor it stands for (duplicate rows summed);
+    anything else as it is."""
+    if type(gradient).__name__ == "IndexedSlices":
+        import tensorflow as tf
+
+        return tf.convert_to_tensor(gradient)
+    return gradient
+
+
 class KerasdlOptimizer(keras.optimizers.Optimizer):
     """Base of the kerasdl optimizers: PyTorch's weight decay, applied per variable.
 
@@ -119,7 +129,17 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         )
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        """Keras's loop of `update_step` over the variables, with `per_step` values shared."""
+        """Keras's loop of `update_step` over the variables, with `per_step` values shared, on
+        dense gradients.
+
+        TensorFlow gives an embedding's gradient as ``tf.IndexedSlices``, one row per lookup:
+        a row looked up twice in a batch comes twice. Keras's ops keep such a gradient sparse,
+        and ``square(g)`` of it squares each copy (``g1^2 + g2^2`` where the row's gradient is
+        ``g1 + g2``): Keras's own Adagrad, RMSprop and Adam get the wrong second moment there.
+        kerasdl sums the copies first (``tf.convert_to_tensor``), which is PyTorch's dense
+        embedding gradient.
+        """
+        grads = [_summed(gradient) for gradient in grads]
         self._per_step_values = {}
         try:
             super()._backend_update_step(grads, trainable_variables, learning_rate)

@@ -522,3 +522,35 @@ def test_stateless_apply_matches_apply(name, features):
         assert_close(values, reference.params, what="stateless vs NumPy")
     # The stateless call must not have touched the optimizer's own variables.
     assert int(stateless.iterations) == 0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.IndexedSlices")
+@pytest.mark.parametrize("fused", [None, False], ids=["default", "keras_ops"])
+@pytest.mark.parametrize("name", NAMES)
+def test_embedding_gradient_with_a_repeated_row_is_its_dense_sum(name, fused):
+    """An embedding's gradient arrives as tf.IndexedSlices with one row per lookup; row 1 here
+    twice. The update must be the one for the summed (dense) gradient, as in PyTorch: squaring
+    the two copies separately (Keras's ops on IndexedSlices) gives another second moment."""
+    import tensorflow as tf
+
+    sparse = tf.IndexedSlices(
+        values=tf.constant([[1.0, 2.0], [3.0, -1.0], [0.5, 0.5]]),
+        indices=tf.constant([1, 1, 3]),
+        dense_shape=tf.constant([4, 2]),
+    )
+    dense = tf.convert_to_tensor(sparse)
+    np.testing.assert_array_equal(dense.numpy()[1], [4.0, 1.0])  # the two copies summed
+    extra = {"weight_decay": 0.0}  # L2 would densify the gradient and hide the difference
+    if name in ("Adam", "AdamW"):
+        extra["fused"] = fused
+    elif fused is not None:
+        pytest.skip("only Adam and AdamW have a fused kernel")
+    weights = {}
+    for kind, gradient in (("sparse", sparse), ("dense", dense)):
+        w = keras.Variable(np.ones((4, 2), "float32"))
+        optimizer = make_optimizer(name, **extra)
+        for _ in range(3):
+            optimizer.apply([gradient], [w])
+        weights[kind] = w.numpy()
+    assert not np.allclose(weights["dense"], 1.0)  # it moved
+    np.testing.assert_allclose(weights["sparse"], weights["dense"], rtol=1e-6, atol=1e-7)
