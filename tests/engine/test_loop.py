@@ -293,10 +293,19 @@ class _WorsenAfter(keras.callbacks.Callback):
             logs["val_loss"] = 1e9 + epoch
 
 
-def test_thread_settings_apply_in_a_new_process(tmp_path):
+def _python_output(code: str) -> str:
+    """What ``code`` prints when run in a fresh interpreter (TensorFlow not started yet)."""
     import subprocess
     import sys
 
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_thread_settings_apply_in_a_new_process(tmp_path):
     code = (
         "from kerasdl.config import TrainConfig\n"
         "from kerasdl import runner\n"
@@ -308,11 +317,7 @@ def test_thread_settings_apply_in_a_new_process(tmp_path):
         "print(tf.config.threading.get_intra_op_parallelism_threads(),"
         " tf.config.threading.get_inter_op_parallelism_threads(), len(notices))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[-3:] == ["1", "3", "0"]
+    assert _python_output(code).split()[-3:] == ["1", "3", "0"]
 
 
 @pytest.mark.parametrize(
@@ -347,9 +352,6 @@ def test_largest_layer_macs_is_batch_times_the_largest_product():
 
 
 def test_auto_threads_apply_in_a_new_process_and_are_recorded(tmp_path):
-    import subprocess
-    import sys
-
     code = (
         "import json, pathlib\n"
         "from kerasdl.config import TrainConfig\n"
@@ -360,11 +362,7 @@ def test_auto_threads_apply_in_a_new_process_and_are_recorded(tmp_path):
         "first = pathlib.Path(summary.run_dir, 'events.jsonl').read_text().splitlines()[0]\n"
         "print(json.dumps([json.loads(first)['threads'], runner.intra_op_threads(c)]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    recorded, decided = json.loads(result.stdout.splitlines()[-1])
+    recorded, decided = json.loads(_python_output(code).splitlines()[-1])
     assert recorded["intra_op"] == decided
     if (os.cpu_count() or 1) <= runner.AUTO_ONE_THREAD_MAX_CORES:
         assert decided == 1  # the preset is small
