@@ -165,7 +165,9 @@ def test_validation_from_arrays_equals_model_evaluate(trained):
     model = trained["loop"][0]
     dataset = trained["dataset"]
     by_keras = model.evaluate(trained["validation"], verbose=0, return_dict=True)
-    for batch_size in (7, 60, 1000):  # several short batches, one exact, one short
+    assert len(dataset.y_val) // 3 > loop._EVALUATION_UNROLL  # batch size 3: the loop
+    # several batches and a short one; one exact; one short; more batches than are unrolled
+    for batch_size in (7, 60, 1000, 3):
         evaluate = loop._array_evaluation(model, dataset.x_val, dataset.y_val, batch_size)
         by_loop = evaluate()
         assert set(by_loop) == set(by_keras)
