@@ -519,6 +519,18 @@ def make_regression(
     )
 
 
+MNIST_PIXELS = 28 * 28
+MNIST_CLASSES = 10
+
+
+def model_io_sizes(config: TrainConfig) -> tuple[int, int]:
+    """``(inputs, outputs)`` of the model for ``config``'s dataset, known without loading it:
+    784 pixels and 10 classes for MNIST, ``regression_features`` and 1 for the regression set."""
+    if config.data.name == "regression":
+        return config.data.regression_features, 1
+    return MNIST_PIXELS, MNIST_CLASSES
+
+
 def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) -> Dataset:
     """The dataset ``config.data`` names, split and normalised (see the module docstring).
 
@@ -591,8 +603,8 @@ def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) 
         x_test=normalize_images(x_test, d.mean, d.std),
         y_test=y_test.astype(np.int32),
         task="classification",
-        num_classes=10,
-        input_shape=(28 * 28,),
+        num_classes=MNIST_CLASSES,
+        input_shape=(MNIST_PIXELS,),
         train_index=train,
         val_index=val,
     )

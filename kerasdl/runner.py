@@ -41,7 +41,6 @@ from pathlib import Path
 from kerasdl import runs
 from kerasdl.config import (
     METRICS,
-    TASKS,
     ConfigError,
     TrainConfig,
     loss_spec,
@@ -931,8 +930,9 @@ AUTO_ONE_THREAD_MAX_CORES = 4
 
 def largest_layer_macs(config) -> int:
     """Multiply-adds a training step's largest Dense product costs (``batch x in x out``)."""
-    inputs = config.data.regression_features if TASKS[config.data.name] == "regression" else 784
-    outputs = 1 if TASKS[config.data.name] == "regression" else 10
+    from kerasdl.data import model_io_sizes
+
+    inputs, outputs = model_io_sizes(config)
     sizes = [inputs, *config.model.hidden, outputs]
     return config.batch_size * max(a * b for a, b in itertools.pairwise(sizes))
 

@@ -9,14 +9,13 @@ import json
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
-from kerasdl.cli.plain import fmt_number
+from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
 # Kept equal to kerasdl.experiments.init's (a test checks), so --help imports no Keras.
@@ -162,12 +161,8 @@ def flagged_text(layers: list[dict]) -> str:
 def summary_table(result: dict) -> Table:
     """One row per initializer: first/last activation std, gradient ratios, flags, verdict."""
     s = result["settings"]
-    table = Table(
-        title=f"{s['depth']} x {s['width']} {s['activation']} layers, one batch of "
-        f"{s['batch_size']}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    table = titled_table(
+        f"{s['depth']} x {s['width']} {s['activation']} layers, one batch of {s['batch_size']}"
     )
     table.add_column("initializer")
     table.add_column("std 1", justify="right")
@@ -191,12 +186,8 @@ def summary_table(result: dict) -> Table:
 
 def symmetry_table(symmetry: dict) -> Table:
     """Per hidden layer after the zeros' SGD steps: how far the units differ, how far W moved."""
-    table = Table(
-        title=f"zeros after {symmetry['steps']} SGD steps (lr {symmetry['learning_rate']:g}) "
-        "on the batch",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    table = titled_table(
+        f"zeros after {symmetry['steps']} SGD steps (lr {symmetry['learning_rate']:g}) on the batch"
     )
     table.add_column("layer", justify="right")
     table.add_column("max |W[:,i] - W[:,0]|", justify="right")

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
-from kerasdl.cli.plain import fmt_number
+from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
 # Kept equal to kerasdl.experiments.losses's (a test checks), so --help imports no Keras.
@@ -137,12 +136,9 @@ def _finite(x) -> bool:
 def fits_table(result: dict) -> Table:
     """One row per loss: the fit with outliers against the truth and against the clean fit."""
     s = result["settings"]
-    table = Table(
-        title=f"Linear fits, {s['n_train']} training points ({s['n_train_outliers']} outliers), "
-        f"{s['n_test']} clean test points",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    table = titled_table(
+        f"Linear fits, {s['n_train']} training points ({s['n_train_outliers']} outliers), "
+        f"{s['n_test']} clean test points"
     )
     table.add_column("loss")
     table.add_column("bias", justify="right")

@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.padding import Padding
-from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
@@ -33,7 +31,7 @@ from kerasdl.cli.experiment_common import (
     run_experiment,
     stdout_console,
 )
-from kerasdl.cli.plain import fmt_lr, fmt_number
+from kerasdl.cli.plain import fmt_lr, fmt_number, titled_table
 
 # ---------------------------------------------------------------------------------------------
 # kerasdl experiment optimizers
@@ -157,14 +155,9 @@ def render(result) -> None:
     console = stdout_console()
     rows = result.optimizers
     target = result.settings["target_accuracy"]
-    table = Table(
-        title=(
-            f"Optimizers: {result.settings['data']}, {result.settings['epochs']} epochs, "
-            f"seed {result.settings['seed']}"
-        ),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    table = titled_table(
+        f"Optimizers: {result.settings['data']}, {result.settings['epochs']} epochs, "
+        f"seed {result.settings['seed']}"
     )
     table.add_column("optimizer", no_wrap=True)
     table.add_column("lr", justify="right", no_wrap=True)

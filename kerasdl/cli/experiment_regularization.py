@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -33,7 +32,7 @@ from kerasdl.cli.experiment_common import (
     run_experiment,
     stdout_console,
 )
-from kerasdl.cli.plain import fmt_number
+from kerasdl.cli.plain import fmt_number, titled_table
 
 
 def _factor(help_text: str):
@@ -98,10 +97,6 @@ def regularization(
         render(result)
 
 
-def _table(title: str) -> Table:
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-
-
 def _marked(values, direction, texts):
     index = best_index(values, direction) if direction else None
     return [Text(t, style="bold green") if i == index else t for i, t in enumerate(texts)]
@@ -110,7 +105,7 @@ def _marked(values, direction, texts):
 def gap_table(result) -> Table:
     """Variants as rows: train and validation loss/accuracy (inference mode) and the gap."""
     s = result.settings
-    table = _table(
+    table = titled_table(
         f"Regularization: {s['data']}, {s['epochs']} epochs, seed {s['seed']}; "
         "inference mode, last epoch"
     )
@@ -139,7 +134,7 @@ def gap_table(result) -> Table:
 def near_zero_table(result) -> Table:
     """Near-zero shares per Dense kernel, the initial weights first."""
     threshold = result.settings["near_zero"]
-    table = _table(f"Share of kernel weights with |w| < {threshold:g}")
+    table = titled_table(f"Share of kernel weights with |w| < {threshold:g}")
     layers = list(result.initial_near_zero)
     table.add_column("variant", no_wrap=True)
     for layer in layers:
@@ -164,7 +159,9 @@ def near_zero_table(result) -> Table:
 
 def dropout_table(probe: dict) -> Table:
     """The dropout probe as quantity / value rows."""
-    table = _table(f"Dropout {probe['layer']} (p={probe['rate']:g}), {probe['batch']} val examples")
+    table = titled_table(
+        f"Dropout {probe['layer']} (p={probe['rate']:g}), {probe['batch']} val examples"
+    )
     table.add_column("quantity")
     table.add_column("value", justify="right", no_wrap=True)
     rows = [
@@ -190,7 +187,7 @@ def dropout_table(probe: dict) -> Table:
 
 def batchnorm_table(probe: dict) -> Table:
     """The batch-norm probe as quantity / value rows."""
-    table = _table(
+    table = titled_table(
         f"Batch norm {probe['layer']} ({probe['units']} units), {probe['batch']} val examples"
     )
     table.add_column("quantity")

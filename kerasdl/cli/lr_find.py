@@ -11,13 +11,13 @@ import math
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
 
 _TEST = "Range test"
@@ -228,7 +228,7 @@ def render(result, *, width: int, height: int) -> None:
 
 def result_table(result) -> Table:
     """Suggestions, steps run and why the test stopped."""
-    table = Table(title="Range test", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = titled_table("Range test")
     table.add_column("")
     table.add_column("lr", justify="right")
     table.add_column("note")

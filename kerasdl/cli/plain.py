@@ -28,6 +28,14 @@ from rich.text import Text
 _METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
+def titled_table(title: str):
+    """The commands' results table: a left-aligned title, a rule under the header, no edge."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
 def fmt_number(value) -> str:
     """A metric value in a fixed, short form: 4 decimals, scientific when tiny or huge."""
     if value is None:

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
-from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural
+from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
 app = typer.Typer(
@@ -88,9 +87,7 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
         return
     monitors = {(info.best or {}).get("monitor") for info in infos} - {None}
     monitor = monitors.pop() if len(monitors) == 1 else None
-    table = Table(
-        title=f"Runs in {runs_dir}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-    )
+    table = titled_table(f"Runs in {runs_dir}")
     table.add_column("run", overflow="fold")
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
@@ -201,7 +198,7 @@ def epoch_table(info) -> Table:
     """One row per epoch: the metrics, the learning rate, the time; the best epoch starred."""
     names = info.metric_names
     best_epoch = (info.best or {}).get("epoch")
-    table = Table(title="Epochs", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = titled_table("Epochs")
     table.add_column("epoch", justify="right")
     for name in names:
         table.add_column(name, justify="right")
@@ -273,9 +270,7 @@ def _better(name: str) -> str | None:
 def compare_table(comparison) -> Table:
     """Runs as columns, quantities as rows; the best run of each metric row in bold green."""
     rows = comparison.rows
-    table = Table(
-        title="Best and final metrics", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
-    )
+    table = titled_table("Best and final metrics")
     table.add_column("")
     for i, row in enumerate(rows):
         marker = MARKERS[i % len(MARKERS)]

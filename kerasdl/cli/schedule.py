@@ -21,13 +21,13 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
 
 app = typer.Typer(
@@ -425,12 +425,7 @@ def render(result: dict, rates, *, log_y: bool, width: int, height: int) -> None
 
 def values_table(rows: list[dict | None]) -> Table:
     """The table of `table_rows`."""
-    table = Table(
-        title="lr at epoch starts and changes",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = titled_table("lr at epoch starts and changes")
     table.add_column("step", justify="right")
     table.add_column("epoch", justify="right")
     table.add_column("lr", justify="right")

@@ -730,3 +730,16 @@ def test_make_tf_dataset_rejects_bad_arguments():
         ValueError, match=r"Argument `batch_size` must be >= 1. Received: batch_size=0"
     ):
         data.make_tf_dataset(x, np.zeros(4), 0, shuffle=False)
+
+
+@pytest.mark.parametrize("name", ["mnist-mini", "regression"])
+def test_model_io_sizes_are_the_loaded_datasets(name):
+    """What the runner sizes its thread choice by, before loading, is what loading gives."""
+    settings = {"data.name": name, "data.limit": 200}
+    if name == "regression":
+        settings["loss.name"] = "mse"
+    config = TrainConfig().override(settings).validate()
+    dataset = data.load_dataset(config)
+    inputs, outputs = data.model_io_sizes(config)
+    assert (inputs,) == tuple(dataset.input_shape)
+    assert outputs == (dataset.num_classes or 1)
