@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from kerasdl import data, loop, runner
-from kerasdl.config import ConfigError, TrainConfig
+from kerasdl.config import ConfigError, TrainConfig, parse_assignments
 from kerasdl.events import read_events
 from kerasdl.models import build_model
 
@@ -388,6 +388,11 @@ def test_thread_settings_too_late_give_a_notice(tmp_path):
     assert tf.config.threading.get_intra_op_parallelism_threads() == current
     with pytest.raises(ConfigError, match="intra_op_threads"):
         _config(intra_op_threads=-1)
+    with pytest.raises(ConfigError, match="intra_op_threads: got 'x'; allowed: 'auto' or an"):
+        TrainConfig().override(parse_assignments(["intra_op_threads=x"]))
+    parsed = TrainConfig().override(parse_assignments(["intra_op_threads=AUTO"]))
+    assert parsed.intra_op_threads == "auto"
+    assert TrainConfig().override(parse_assignments(["intra_op_threads=2"])).intra_op_threads == 2
 
 
 def test_runner_unrolls_only_runs_long_enough_to_pay_for_the_tracing():
