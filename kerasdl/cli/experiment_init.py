@@ -203,6 +203,25 @@ def symmetry_table(symmetry: dict) -> Table:
     return table
 
 
+def symmetry_sentence(symmetry: dict) -> Text:
+    """What the zeros' check found, from the same ``identical`` flag as the verdict."""
+    if not symmetry["identical"]:
+        return Text(
+            f"Some units differ by more than {symmetry['rtol']:g} of the largest |W| or |h|: "
+            "the symmetry broke.",
+            style="red",
+        )
+    how = (
+        "exactly"
+        if symmetry["exact"]
+        else f"up to round-off: within {symmetry['rtol']:g} of the largest |W| and |h|"
+    )
+    return Text(
+        f"The units of every hidden layer are still identical ({how}): zero weights never "
+        "break the symmetry (3.3.2)."
+    )
+
+
 def _exact(value) -> str:
     return "0 (exact)" if value == 0 else fmt_number(value)
 
@@ -222,14 +241,7 @@ def render(result: dict, console: Console) -> None:
         if r["symmetry"] is None:
             continue
         console.print(symmetry_table(r["symmetry"]))
-        if r["symmetry"]["identical"]:
-            console.print(
-                "The units of every hidden layer are still identical: zero weights never "
-                "break the symmetry (3.3.2).",
-                soft_wrap=True,
-            )
-        else:
-            console.print(Text("Some units differ: the symmetry broke.", style="red"))
+        console.print(symmetry_sentence(r["symmetry"]), soft_wrap=True)
     depth = s["depth"]
     for key, title in (
         ("activation_std", "activation std per layer"),

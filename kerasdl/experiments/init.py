@@ -12,12 +12,22 @@ batch of MNIST forward and backward with cross-entropy on the logits, and measur
 A layer is flagged when its activation std differs from the first layer's, or one of its
 gradients from the output layer's, by more than a factor ``threshold`` (default 1000), or when
 anything is not finite. The verdict of an initializer: ``symmetric`` (every hidden layer's units
-start identical), ``exploding`` (a value grew past the threshold or is not finite),
-``vanishing`` (one fell below ``1 / threshold``), else ``ok``.
+start identical and, for ``zeros``, are still identical after the SGD steps), ``exploding`` (a
+value grew past the threshold or is not finite), ``vanishing`` (one fell below
+``1 / threshold``), else ``ok``.
 
 For ``zeros`` it also trains ``steps`` plain SGD steps on that batch and measures, per hidden
 layer, ``max_i max |W[:, i] - W[:, 0]|`` over the kernel's columns (the units) and the same over
-the activations: they stay exactly 0, so the symmetry never breaks (3.3.2).
+the activations. In exact arithmetic they stay 0, so the symmetry never breaks (3.3.2). In float32
+they may differ by round-off: oneDNN picks its kernels by instruction set, and an AVX2 kernel
+reduces a block of columns in another order than the columns left over (a 32-unit layer's units
+differ by 1e-7 of its weights there, by 0 on AVX-512). So units count as identical when they
+differ by at most ``SYMMETRY_RTOL`` (1e-4) of the network's largest ``|W|`` (of its largest
+``|h|`` for the activations); the check also reports whether they are exactly equal. Measured
+with AVX2's kernels over 3-6 sigmoid or tanh layers of 20-100 units and 5-100 steps, round-off
+reached 1.5e-6 of that scale (a layer's own scale can be far smaller: near float32's subnormal range
+its round-off is 1e-3 of its own largest value, which is why the scale is the network's); a
+broken symmetry (a random init of std 1e-4) differs by about 1 of it.
 
 The kernel gradient alone can hide a vanishing signal: ``dL/dW_l = h_{l-1}^T dL/dz_l``, and when
 the activations shrink forward by the factor the backprop gradient shrinks backward, the product
@@ -40,10 +50,12 @@ __all__ = [
     "ACTIVATIONS",
     "DEFAULT_INITS",
     "SYMMETRY_LEARNING_RATE",
+    "SYMMETRY_RTOL",
     "THRESHOLD",
     "InitExperiment",
     "InitResult",
     "LayerStats",
+    "columns_identical",
     "parse_inits",
     "probe",
     "run",
@@ -58,6 +70,8 @@ DEFAULT_INITS = (*INITIALIZERS, "normal:0.01", "normal:1.0")
 THRESHOLD = 1e3
 #: Learning rate of the SGD steps that show the zeros' symmetry.
 SYMMETRY_LEARNING_RATE = 0.1
+#: Units are identical when they differ by at most this share of the network's largest |value|.
+SYMMETRY_RTOL = 1e-4
 _BATCH_STREAM = 0x494E  # keeps the batch's generator apart from the split's
 
 
@@ -139,8 +153,11 @@ class InitResult:
         grad_ratio: ``||dL/dW_1|| / ||dL/dW_out||`` (None when undefined).
         backprop_ratio: ``||dL/dh_1|| / ||dL/dlogits||`` (None when undefined).
         verdict: ``"ok"``, ``"vanishing"``, ``"exploding"`` or ``"symmetric"``.
-        symmetry: For ``zeros``: ``{"steps", "learning_rate", "identical", "layers": [{"layer",
-            "kernel_max_diff", "activation_max_diff", "kernel_max_abs"}, ...]}``; else None.
+        symmetry: For ``zeros``: ``{"steps", "learning_rate", "rtol", "identical", "exact",
+            "losses", "layers": [{"layer", "kernel_max_diff", "activation_max_diff",
+            "kernel_max_abs", "activation_max_abs", "identical"}, ...]}``; else None.
+            ``identical``: every spread is at most ``rtol`` times its max |value|; ``exact``:
+            every spread is 0.
     """
 
     name: str
@@ -305,10 +322,33 @@ def _column_spread(a) -> float:
     return float(np.max(np.abs(a - a[:, :1]))) if a.size else 0.0
 
 
-def _symmetry(kernels, biases, x, y, activation, steps, learning_rate):
+def _max_abs(a) -> float:
+    import numpy as np
+
+    a = np.asarray(a, dtype=np.float64)
+    return float(np.max(np.abs(a))) if a.size else 0.0
+
+
+def columns_identical(arrays: Sequence, rtol: float = SYMMETRY_RTOL) -> list[bool]:
+    """For each 2-D array (a layer, units in the columns): are its columns identical?
+
+    ``max_i max |a[:, i] - a[:, 0]| <= rtol * scale``, where ``scale`` is the largest ``|value|``
+    over all of ``arrays`` (the network's weights, or its activations): round-off is relative to
+    the values an op works on, and a layer whose values are near float32's subnormal range
+    (1e-38) has round-off far above its own tiny scale. All zeros are identical.
+
+    Args:
+        arrays: 2-D arrays, the layers of one network.
+        rtol: The tolerance relative to the largest ``|value|``, >= 0. Defaults to
+            `SYMMETRY_RTOL`.
+    """
+    scale = max((_max_abs(a) for a in arrays), default=0.0)
+    return [_column_spread(a) <= rtol * scale for a in arrays]
+
+
+def _symmetry(kernels, biases, x, y, activation, steps, learning_rate, rtol=SYMMETRY_RTOL):
     """Train ``steps`` SGD steps on ``(x, y)``; per hidden layer, how far its units differ."""
     import keras
-    import numpy as np
     from keras import ops
 
     act = keras.activations.get(activation)
@@ -336,22 +376,28 @@ def _symmetry(kernels, biases, x, y, activation, steps, learning_rate):
         losses.append(float(ops.convert_to_numpy(loss)))
         params = [p - learning_rate * g for p, g in zip(params, grads, strict=True)]
     _, hidden = forward(params)
-    layers = []
-    for i in range(n - 1):
-        kernel = ops.convert_to_numpy(params[i])
-        layers.append(
-            {
-                "layer": i + 1,
-                "kernel_max_diff": _column_spread(kernel),
-                "activation_max_diff": _column_spread(ops.convert_to_numpy(hidden[i])),
-                "kernel_max_abs": float(np.max(np.abs(kernel))),
-            }
+    kernels = [ops.convert_to_numpy(p) for p in params[: n - 1]]
+    activations = [ops.convert_to_numpy(h) for h in hidden]
+    same = zip(columns_identical(kernels, rtol), columns_identical(activations, rtol), strict=True)
+    layers = [
+        {
+            "layer": i + 1,
+            "kernel_max_diff": _column_spread(kernel),
+            "activation_max_diff": _column_spread(h),
+            "kernel_max_abs": _max_abs(kernel),
+            "activation_max_abs": _max_abs(h),
+            "identical": kernel_same and h_same,
+        }
+        for i, (kernel, h, (kernel_same, h_same)) in enumerate(
+            zip(kernels, activations, same, strict=True)
         )
-    identical = all(r["kernel_max_diff"] == 0 and r["activation_max_diff"] == 0 for r in layers)
+    ]
     return {
         "steps": steps,
         "learning_rate": learning_rate,
-        "identical": identical,
+        "rtol": rtol,
+        "identical": all(r["identical"] for r in layers),
+        "exact": all(r["kernel_max_diff"] == 0 and r["activation_max_diff"] == 0 for r in layers),
         "losses": losses,
         "layers": layers,
     }
@@ -372,7 +418,8 @@ def summarize(name, stats, depth, threshold, *, symmetric=False, symmetry=None) 
         grad-vanish / grad-explode   ||dL/dW_l|| / ||dL/dW_out|| or ||dL/dh_l|| / ||dL/dlogits||
                                      < 1/threshold / > threshold
         verdict                      exploding if anything is not finite; else symmetric if
-                                     `symmetric`; else exploding / vanishing by the flags; else ok
+                                     `symmetric` and the SGD check (if any) kept the units
+                                     identical; else exploding / vanishing by the flags; else ok
 
     Args:
         name: The initializer's name.
@@ -380,7 +427,8 @@ def summarize(name, stats, depth, threshold, *, symmetric=False, symmetry=None) 
         depth: The number of hidden layers (the last entry of each list is the output layer).
         threshold: The flagging factor, > 1.
         symmetric: Every hidden layer's units start identical. Defaults to False.
-        symmetry: The zeros' SGD check, stored as is. Defaults to None.
+        symmetry: The zeros' SGD check, stored as is; when its units are no longer
+            ``identical`` the verdict is not ``symmetric``. Defaults to None.
     """
     stds = stats["activation_std"]
     kernel = stats["kernel_grad_norm"]
@@ -421,7 +469,7 @@ def summarize(name, stats, depth, threshold, *, symmetric=False, symmetry=None) 
     all_flags = {f for layer in layers for f in layer.flags}
     if not finite or not math.isfinite(stats["loss"]):
         verdict = "exploding"
-    elif symmetric:
+    elif symmetric and (symmetry is None or symmetry["identical"]):
         verdict = "symmetric"
     elif all_flags & {"act-explode", "grad-explode"}:
         verdict = "exploding"
@@ -519,7 +567,7 @@ def run(
         kernels, biases = _weights(name, activation, sizes, seed)
         stats = probe(kernels, biases, x, y, activation)
         stats["units"] = sizes[1:]
-        symmetric = all(_column_spread(ops.convert_to_numpy(k)) == 0 for k in kernels[:-1])
+        symmetric = all(columns_identical([ops.convert_to_numpy(k) for k in kernels[:-1]]))
         symmetry = None
         if name == "zeros":
             note(f"zeros: {steps} SGD steps (lr {learning_rate:g}) on the batch")

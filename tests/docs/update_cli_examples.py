@@ -1,7 +1,8 @@
 """Rewrite the outputs of the docs' console examples that no longer match what kerasdl prints.
 
-When a change moves the numbers enough to change an example's lines (a run stops at another
-epoch), `test_cli_examples.py` fails. This runs every example as that test does (in order, in
+When a change moves the numbers enough to change an example's lines (a new column, or a run
+that stops at another epoch in a block without `<!-- example-shape: ... -->`),
+`test_cli_examples.py` fails. This runs every example as that test does (in order, in
 one fresh working directory) and, for each example whose output differs from the docs' up to
 numbers, writes the new output into the page; the other examples are left as they are. With
 ``--all`` it writes every example's new output, so that the numbers agree across examples that
@@ -35,10 +36,13 @@ def main():
             for match in examples.FENCE.finditer(text):
                 if match.group(1) != "console":
                     continue
-                before = text[: match.start()].rstrip("\n")
-                if examples.SKIP.search(before.rsplit("\n", 1)[-1]):
+                marker = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+                if examples.SKIP.search(marker):
                     continue
-                body, updated = _update_block(match.group(2), work, home, str(work), rewrite_all)
+                shape = bool(examples.SHAPE.search(marker))
+                body, updated = _update_block(
+                    match.group(2), work, home, str(work), rewrite_all, shape
+                )
                 if updated:
                     changed += updated
                     pieces.append(text[last : match.start(2)])
@@ -50,7 +54,7 @@ def main():
     print(f"{changed} example(s) rewritten")
 
 
-def _update_block(body, work, home, work_path, rewrite_all):
+def _update_block(body, work, home, work_path, rewrite_all, shape):
     """The block with the outputs that differ replaced, and how many were."""
     blocks, command, output = [], None, []
     for line in [*body.splitlines(), "$ "]:
@@ -72,7 +76,7 @@ def _update_block(body, work, home, work_path, rewrite_all):
             for line in (result.stdout + result.stderr).splitlines()
             if not line.startswith("note: ")  # stderr notes the docs leave out (the test too)
         ]
-        if rewrite_all or examples._normalise(got) != examples._normalise(shown):
+        if rewrite_all or not examples.matches(shown, got, shape):
             while got and not got[-1]:
                 got.pop()
             blank = 0
