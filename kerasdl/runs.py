@@ -35,6 +35,7 @@ from pathlib import Path
 
 from kerasdl._files import replace_atomically
 from kerasdl.events import decode_event, encode_event, read_events
+from kerasdl.safe_text import csv_cell
 
 __all__ = [
     "CONFIG_FILE",
@@ -665,7 +666,9 @@ def export_csv(run: RunInfo | str | os.PathLike, runs_dir="runs") -> str:
     metrics = info.metric_names
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", *metrics, "learning_rate", "epoch_seconds"])
+    writer.writerow(
+        [csv_cell(name) for name in ["epoch", *metrics, "learning_rate", "epoch_seconds"]]
+    )
     for row in info.history:
         values = [row["metrics"].get(name) for name in metrics]
         values += [row.get("learning_rate"), row.get("epoch_seconds")]
@@ -674,6 +677,8 @@ def export_csv(run: RunInfo | str | os.PathLike, runs_dir="runs") -> str:
 
 
 def _csv_value(value) -> str:
+    """A number in full precision; anything else (a later schema's text or list) made inert, and
+    a would-be formula (``=HYPERLINK(...)``) made text (`kerasdl.safe_text.csv_cell`)."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return "" if value is None else str(value)
+        return "" if value is None else csv_cell(value)
     return repr(float(value)) if isinstance(value, float) else str(value)

@@ -15,6 +15,7 @@ import typer
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 
 RunOption = Annotated[
     str | None,
@@ -118,11 +119,10 @@ def _run_dir(state) -> Path | None:
 
 
 def _print_closing_lines(state) -> None:
-    from rich.console import Console
 
     from kerasdl.cli.plain import final_lines
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = safe_console(highlight=False, soft_wrap=True)
     for line in final_lines(
         state.finished, state.last_epoch, _run_dir(state), restored=state.best_restored
     ):

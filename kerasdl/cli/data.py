@@ -6,11 +6,11 @@ TensorFlow.
 """
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import field_lines
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ def info(data_dir: opt.DataDir = None):
 
     with errors.domain_errors():
         source = resolve_mnist_source(data_dir)
-    console = Console(highlight=False, soft_wrap=True)
+    console = safe_console(highlight=False, soft_wrap=True)
     head = Text("MNIST source: ", style="bold")
     head.append(str(source.label), style="bold cyan")
     console.print(head)

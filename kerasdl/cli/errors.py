@@ -21,6 +21,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from kerasdl.cli.console import safe_console
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -36,7 +38,7 @@ _DOMAIN_ERRORS = (
 
 def stderr_console() -> Console:
     """A console on the current ``sys.stderr`` (CliRunner swaps it per invocation)."""
-    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+    return safe_console(file=sys.stderr, highlight=False, soft_wrap=True)
 
 
 def domain_error_kind(exc: BaseException) -> str | None:

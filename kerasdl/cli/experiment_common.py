@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from kerasdl.cli import errors
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plot import MARKERS, line_plot
 
 #: The datasets a classification experiment accepts.
@@ -95,7 +96,7 @@ def print_json(result) -> None:
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False)
+    return safe_console(highlight=False)
 
 
 def best_index(values, direction: str) -> int | None:

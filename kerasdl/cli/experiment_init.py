@@ -15,6 +15,7 @@ from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
@@ -105,7 +106,7 @@ def init(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    render(result.to_dict(), Console(highlight=False))
+    render(result.to_dict(), safe_console(highlight=False))
 
 
 def _check_options(depth, width, activation, inits, batch_size, steps, threshold, data):

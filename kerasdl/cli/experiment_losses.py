@@ -17,6 +17,7 @@ from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
@@ -98,7 +99,7 @@ def losses(
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2))
         return
-    render(result.to_dict(), Console(highlight=False))
+    render(result.to_dict(), safe_console(highlight=False))
 
 
 def _check_options(names, epochs, delta, beta, fraction, scale, lr, batch_size, limit):

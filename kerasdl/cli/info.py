@@ -2,10 +2,10 @@
 
 import platform
 
-from rich.console import Console
 from rich.table import Table
 
 import kerasdl
+from kerasdl.cli.console import safe_console
 
 
 def show_info():
@@ -30,4 +30,4 @@ def show_info():
     else:
         devices = ["(see the backend's own tools)"]
     table.add_row("devices", ", ".join(devices))
-    Console().print(table)
+    safe_console().print(table)

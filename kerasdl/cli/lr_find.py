@@ -11,12 +11,12 @@ import math
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
 
@@ -168,7 +168,7 @@ def _lr(value) -> str:
 
 def render(result, *, width: int, height: int) -> None:
     """The plot (smoothed loss against lr, suggestions marked) and the table."""
-    console = Console(highlight=False)
+    console = safe_console(highlight=False)
     c = result.config
     console.print(
         Text.assemble(

@@ -24,6 +24,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from kerasdl.cli.console import safe_console
+
 # Metric keys shown first on an epoch line, in this order; any other numeric metric follows.
 _METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
 
@@ -261,7 +263,7 @@ class PlainView:
     """
 
     def __init__(self, console: Console | None = None, *, live: bool = True, run_dir=None):
-        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.console = console or safe_console(highlight=False, soft_wrap=True)
         self.live = live
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_id: str | None = None

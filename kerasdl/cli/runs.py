@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from kerasdl import safe_text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
@@ -39,11 +41,11 @@ STATUS_STYLE = {
 
 
 def _console() -> Console:
-    return Console(highlight=False)
+    return safe_console(highlight=False)
 
 
 def _status(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+    return safe_text.text(status, style=STATUS_STYLE.get(status, ""))
 
 
 def _best_text(best: dict | None) -> str:
@@ -222,7 +224,7 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
     console = _console()
     total = info.epochs if info.epochs is not None else "?"
     rows = [
-        ("run", Text(info.run_id, style="bold cyan")),
+        ("run", safe_text.text(info.run_id, style="bold cyan")),
         ("directory", str(info.path)),
         ("status", _status(info.status)),
         ("epochs", f"{info.epochs_run}/{total}"),
@@ -238,7 +240,7 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
     test = " ".join(f"{k} {fmt_number(v)}" for k, v in (info.test_metrics or {}).items())
     rows.append(("test", test or "-"))
     if info.error:
-        rows.append(("error", Text(info.error, style="red")))
+        rows.append(("error", safe_text.text(info.error, style="red")))
     for line in field_lines(rows):
         console.print(line, soft_wrap=True)
     if info.history:
@@ -301,7 +303,8 @@ def compare_table(comparison) -> Table:
             direction = _better(column)
         best_index = _best_index(values, direction) if len(rows) > 1 else None
         styled = [
-            Text(str(c), style="bold green") if i == best_index else c for i, c in enumerate(cells)
+            safe_text.text(c, style="bold green") if i == best_index else c
+            for i, c in enumerate(cells)
         ]
         table.add_row(label, *styled)
     return table
@@ -364,7 +367,7 @@ def compare(
             info.run_id: comparison.curves.get(name, {}).get(info.run_id, []) for info in infos
         }
         console.print()
-        console.print(Text(f"{name} per epoch", style="bold"))
+        console.print(safe_text.text(f"{name} per epoch", style="bold"))
         for line in line_plot(series, width=width, height=height):
             console.print(line, soft_wrap=True)
         console.print(Text("   ".join(labels)), style="dim", soft_wrap=True)

@@ -21,12 +21,12 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
 
@@ -385,7 +385,7 @@ def result_dict(config, steps_per_epoch: int, rates, per: str) -> dict:
 
 def render(result: dict, rates, *, log_y: bool, width: int, height: int) -> None:
     """The curve, then the table of values."""
-    console = Console(highlight=False)
+    console = safe_console(highlight=False)
     k = result["steps_per_epoch"]
     per_step = result["per"] == "step"
     console.print(
