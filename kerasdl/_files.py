@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +50,51 @@ def replace_atomically(
         finally:
             os.close(handle)
     return path
+
+
+class UnreadableFile(OSError):
+    """A file of a run directory that is not read: not a regular file, or too large."""
+
+
+def read_regular_file(path: str | os.PathLike, limit: int) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of at most ``limit`` bytes; None if absent.
+
+    Run directories are untrusted: ``events.jsonl`` may be a FIFO (an ``open`` that waits
+    forever), a symlink to ``/dev/zero`` or ``/dev/full`` (a read that never ends), or a
+    directory. The file is opened without blocking (a FIFO opens at once), then ``fstat`` must
+    say it is a regular file (a symlink to a regular file is read), and at most ``limit + 1``
+    bytes are read, so a file that grows while it is read is cut off too.
+
+    Raises:
+        UnreadableFile: Not a regular file, or larger than ``limit``; the message says which.
+        OSError: Another failure to read (permissions, I/O).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError as exc:
+        raise UnreadableFile(f"{os.fspath(path)} is a directory, not a file") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UnreadableFile(f"{os.fspath(path)} is {kind}; it is not read")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = handle.read(min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    if size > limit:
+        raise UnreadableFile(
+            f"{os.fspath(path)} is larger than {limit:,} bytes (a damaged or foreign file?); "
+            "it is not read"
+        )
+    return b"".join(chunks)

@@ -25,14 +25,20 @@ import logging
 import math
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from kerasdl._files import UnreadableFile, read_regular_file
+
 __all__ = [
     "EVENT_TYPES",
     "FILE_EVENT_TYPES",
+    "MAX_DEPTH",
+    "MAX_EVENTS_BYTES",
+    "MAX_LINE_BYTES",
     "SCHEMA_VERSION",
     "EventWriter",
     "decode_event",
@@ -80,6 +86,13 @@ _TEXT_FIELDS = frozenset(
 )
 
 Sink = Callable[[dict], None]
+
+#: The longest line `decode_event` reads (1 MiB; kerasdl's own events are a few KiB at most).
+MAX_LINE_BYTES = 1 << 20
+#: The deepest nesting of dicts and lists in an event that `decode_event` reads.
+MAX_DEPTH = 32
+#: The largest ``events.jsonl`` `read_events` reads (256 MiB: a million epochs of kerasdl's).
+MAX_EVENTS_BYTES = 256 << 20
 
 _logger = logging.getLogger(__name__)
 
@@ -153,15 +166,33 @@ def decode_event(line: str | bytes) -> dict | None:
 
     The strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` become floats, except as the
     values of text fields (``message``, ``reason``, ``run_id``, ...). A line that is not a
-    JSON object (a torn write, garbage) gives ``None``.
+    JSON object (a torn write, garbage), is longer than `MAX_LINE_BYTES` or nests deeper than
+    `MAX_DEPTH` gives ``None``; it never raises.
     """
+    if len(line) > MAX_LINE_BYTES:
+        return None
     try:
         value = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+        if not isinstance(value, dict) or _depth_over(value, MAX_DEPTH):
+            return None
+        return _lenient(value)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(value, dict):
-        return None
-    return _lenient(value)
+
+
+def _depth_over(value, limit: int) -> bool:
+    """Whether ``value`` nests dicts and lists more than ``limit`` deep (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
 
 
 # ----------------------------------------------------------------------------- writing
@@ -387,10 +418,13 @@ def read_events(path: str | os.PathLike) -> list[dict]:
 
     Returns:
         A list of event dicts.
+
+    Raises:
+        kerasdl._files.UnreadableFile: ``path`` is not a regular file (a FIFO, a device, a
+            directory) or is larger than `MAX_EVENTS_BYTES`; it is not read.
     """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
+    data = read_regular_file(path, MAX_EVENTS_BYTES)
+    if data is None:
         return []
     events = []
     lines = data.split(b"\n")
@@ -419,7 +453,10 @@ def follow(
     seconds) for more. A line is yielded once its newline has arrived, so a half-written
     last line is held back until it is complete. The file may not exist yet: it waits for it.
     If the file shrinks or is replaced by another file, it starts over from the top. Lines that are
-    not JSON objects are skipped; unknown types and fields are yielded as they are.
+    not JSON objects, or longer than `MAX_LINE_BYTES` (never held in memory whole), are skipped;
+    unknown types and fields are yielded as they are. A path that is not a regular file (a
+    FIFO, a device, a directory) is not read: it yields one ``notice`` event (level
+    ``"error"``) that says so, and ends.
 
     The iteration ends when ``stop`` is set (checked between polls and between events) or,
     with ``until_finished``, right after a ``run_finished`` event. Without either it never
@@ -447,22 +484,26 @@ def follow(
     stop = stop if stop is not None else threading.Event()
     handle = None
     pending = b""
+    skipping = False
     try:
         while not stop.is_set():
             if handle is None:
                 try:
-                    handle = open(path, "rb")  # noqa: SIM115 (held across polls)
+                    handle = _open_regular(path)
                 except FileNotFoundError:
                     stop.wait(poll_s)
                     continue
+                except OSError as exc:
+                    yield _unreadable_notice(path, exc)
+                    return
             try:
                 size = os.fstat(handle.fileno()).st_size
                 if size < handle.tell():  # truncated or rewritten: start again
                     handle.seek(0)
-                    pending = b""
+                    pending, skipping = b"", False
                 elif _replaced(handle, path):
                     handle.close()
-                    handle, pending = None, b""
+                    handle, pending, skipping = None, b"", False
                     continue
             except OSError:
                 pass
@@ -472,6 +513,10 @@ def follow(
                 continue
             pending += chunk
             *complete, pending = pending.split(b"\n")
+            if skipping and complete:  # the rest of an overlong line
+                complete, skipping = complete[1:], False
+            if len(pending) > MAX_LINE_BYTES:  # never hold a line decode_event would refuse
+                pending, skipping = b"", True
             for line in complete:
                 if stop.is_set():
                     return
@@ -486,6 +531,26 @@ def follow(
     finally:
         if handle is not None:
             handle.close()
+
+
+def _open_regular(path: Path):
+    """``path`` opened for reading if it is a regular file (never blocks on a FIFO)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnreadableFile(f"{path} is not a regular file; it is not read")
+    return os.fdopen(fd, "rb")
+
+
+def _unreadable_notice(path: Path, exc: OSError) -> dict:
+    """The ``notice`` event `follow` yields for an ``events.jsonl`` it cannot read."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "type": "notice",
+        "time": time.time(),
+        "level": "error",
+        "message": str(exc) if isinstance(exc, UnreadableFile) else f"cannot read {path}: {exc}",
+    }
 
 
 def _replaced(handle, path: Path) -> bool:

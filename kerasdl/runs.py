@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from kerasdl._files import replace_atomically
-from kerasdl.events import decode_event, encode_event, read_events
+from kerasdl._files import read_regular_file, replace_atomically
+from kerasdl.events import MAX_LINE_BYTES, decode_event, encode_event, read_events
 from kerasdl.safe_text import csv_cell
 
 __all__ = [
@@ -67,6 +67,9 @@ SUMMARY_FILE = "summary.json"
 STATE_FILE = "state.json"
 BEST_MODEL_FILE = "best.keras"
 LAST_MODEL_FILE = "last.keras"
+
+#: The largest ``summary.json``, ``state.json`` or ``config.toml`` read (16 MiB).
+MAX_JSON_BYTES = 16 << 20
 
 STALE_AFTER_S = 300.0
 """A run without ``run_finished`` whose writer cannot be checked counts as running while its
@@ -115,15 +118,29 @@ def write_json_atomically(path: str | os.PathLike, data: Mapping) -> Path:
 
 
 def _read_json(path: Path) -> dict | None:
-    """A JSON object file, decoded like an event (``"NaN"`` back to a float); None if absent."""
+    """A JSON object file, decoded like an event (``"NaN"`` back to a float); None if absent.
+
+    Only a regular file of at most `MAX_JSON_BYTES` is read (`kerasdl._files.read_regular_file`).
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        text = read_regular_file(path, MAX_JSON_BYTES)
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if text is None:
         return None
-    data = decode_event(text)
+    data = decode_event(text) if len(text) <= MAX_LINE_BYTES else _decode_large(text)
     if data is None:
         raise RunError(f"{path} is not a JSON object (a damaged file?)")
     return data
+
+
+def _decode_large(text: bytes) -> dict | None:
+    """`decode_event` without its line-length cap (a JSON file is not one line)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return decode_event(json.dumps(value)) if isinstance(value, dict) else None
 
 
 def write_summary(run_dir: str | os.PathLike, summary: Mapping) -> Path:
@@ -283,7 +300,8 @@ class RunInfo:
         status: ``"running"``, ``"unfinished"`` (ended without ``run_finished``: killed,
             crashed or lost power; resumable from ``last.keras``), ``"empty"`` (no events),
             or the ``run_finished`` status: ``"completed"``, ``"early_stopped"``,
-            ``"stopped"``, ``"nan"``, ``"interrupted"``, ``"failed"`` (see `run_status`).
+            ``"stopped"``, ``"nan"``, ``"interrupted"``, ``"failed"`` (see `run_status`), or
+            ``"damaged"`` for a run whose files cannot be read (``error`` says why).
         started: Unix time of the first ``run_started`` (None without one).
         epochs_run: Epochs finished (``epoch_ended`` events, a resumed run's included).
         best: ``{"monitor", "value", "epoch"}`` of the best epoch, or None.
@@ -401,9 +419,25 @@ def _writer_alive(started: dict) -> bool | None:
     return True
 
 
+def damaged(run_dir: Path, reason: str) -> RunInfo:
+    """The `RunInfo` of a run that cannot be read: status ``"damaged"``, ``error`` says why."""
+    return RunInfo(run_id=run_dir.name, path=run_dir, status="damaged", error=reason)
+
+
 def _load(run_dir: Path) -> RunInfo:
+    """The run in ``run_dir``; a run that cannot be read is `damaged`, never an exception."""
     events_path = run_dir / EVENTS_FILE
-    events = read_events(events_path)
+    try:
+        events = read_events(events_path)
+    except OSError as exc:
+        return damaged(run_dir, f"{EVENTS_FILE}: {exc.strerror or exc}")
+    try:
+        return _fold(run_dir, events_path, events)
+    except Exception as exc:  # valid JSON of the wrong types: shown as damaged, with why
+        return damaged(run_dir, f"{EVENTS_FILE} has a value of the wrong type ({exc!r:.200})")
+
+
+def _fold(run_dir: Path, events_path: Path, events: list[dict]) -> RunInfo:
     try:
         summary = read_summary(run_dir)
     except RunError:  # a damaged summary must not hide the run (or the others in a list)
@@ -514,9 +548,9 @@ def _read_config_toml(run_dir: Path) -> dict | None:
         except ModuleNotFoundError:
             return None
     try:
-        with open(path, "rb") as handle:
-            return tomllib.load(handle)
-    except (FileNotFoundError, ValueError):
+        data = read_regular_file(path, MAX_JSON_BYTES)
+        return None if data is None else tomllib.loads(data.decode("utf-8"))
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -525,11 +559,19 @@ def _dict_or(value, default):
 
 
 def _number(value) -> float | None:
-    return float(value) if isinstance(value, (int, float)) else None
+    """A finite number within +-1e11 (a time, a duration), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) and abs(value) < 1e11 else None
 
 
 def _is_run_dir(path: Path) -> bool:
-    return path.is_dir() and ((path / EVENTS_FILE).is_file() or (path / SUMMARY_FILE).is_file())
+    """A directory with an ``events.jsonl`` or ``summary.json`` entry of any kind (one that is
+    not a regular file makes the run damaged, not invisible)."""
+    return path.is_dir() and any(
+        os.path.lexists(path / name) for name in (EVENTS_FILE, SUMMARY_FILE)
+    )
 
 
 def list_runs(runs_dir: str | os.PathLike = "runs") -> list[RunInfo]:
@@ -541,7 +583,7 @@ def list_runs(runs_dir: str | os.PathLike = "runs") -> list[RunInfo]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return []
-    runs = [_load(path) for path in runs_dir.iterdir() if _is_run_dir(path)]
+    runs = [_load(path) for path in runs_dir.iterdir() if _is_run_dir(path)]  # never raises
     return sorted(runs, key=lambda run: (run.started is None, run.started or 0.0, run.run_id))
 
 

@@ -37,6 +37,7 @@ STATUS_STYLE = {
     "unfinished": "red",
     "nan": "red",
     "failed": "red",
+    "damaged": "red",
 }
 
 
