@@ -34,7 +34,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kerasdl._files import read_regular_file, replace_atomically
-from kerasdl.events import MAX_LINE_BYTES, decode_event, encode_event, read_events
+from kerasdl.events import MAX_EVENTS_BYTES, MAX_LINE_BYTES, encode_event
+from kerasdl.events.record import RunRecord
+from kerasdl.events.schema import Status, decode_json, from_dict
 from kerasdl.safe_text import csv_cell
 
 __all__ = [
@@ -128,19 +130,40 @@ def _read_json(path: Path) -> dict | None:
         raise RunError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     if text is None:
         return None
-    data = decode_event(text) if len(text) <= MAX_LINE_BYTES else _decode_large(text)
-    if data is None:
+    value = decode_json(text) if len(text) <= MAX_LINE_BYTES else _decode_large(text)
+    if not isinstance(value, dict):
         raise RunError(f"{path} is not a JSON object (a damaged file?)")
-    return data
+    return _lenient(value)
 
 
-def _decode_large(text: bytes) -> dict | None:
-    """`decode_event` without its line-length cap (a JSON file is not one line)."""
+def _decode_large(text: bytes) -> dict | str:
+    """`decode_json` without its line-length cap (a JSON file is not one line)."""
     try:
         value = json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return decode_event(json.dumps(value)) if isinstance(value, dict) else None
+        return "not JSON"
+    return value if isinstance(value, dict) else "not a JSON object"
+
+
+# Keys of kerasdl's own JSON files whose values are text: "NaN" stays a string there.
+_TEXT_KEYS = frozenset(
+    {"type", "run_id", "level", "message", "reason", "status", "error", "backend", "devices",
+     "host", "strategy", "monitor", "mode", "name", "source", "notice", "filepath", "run_name",
+     "loop", "runs_dir", "data_dir"}
+)  # fmt: skip
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _lenient(value, key=None):
+    """The non-finite floats that `write_json_atomically` wrote as strings, as floats again
+    (``summary.json``, ``state.json``: files kerasdl wrote, not an event stream)."""
+    if isinstance(value, str):
+        return _NON_FINITE[value] if key not in _TEXT_KEYS and value in _NON_FINITE else value
+    if isinstance(value, dict):
+        return {name: _lenient(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_lenient(item, key) for item in value]
+    return value
 
 
 def write_summary(run_dir: str | os.PathLike, summary: Mapping) -> Path:
@@ -318,6 +341,8 @@ class RunInfo:
         notices: The ``notice`` events.
         error: The error message of a failed run, or None.
         resumes: How many times the run was resumed (``run_started`` events after the first).
+        problems: What could not be read (bad lines, fields of the wrong type), one string each.
+        record: The `kerasdl.events.record.RunRecord` these answers come from.
     """
 
     run_id: str
@@ -338,6 +363,8 @@ class RunInfo:
     notices: list[dict] = dataclasses.field(default_factory=list)
     error: str | None = None
     resumes: int = 0
+    problems: list[str] = dataclasses.field(default_factory=list)
+    record: RunRecord | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def metric_names(self) -> list[str]:
@@ -357,13 +384,17 @@ class RunInfo:
         return points
 
 
-def run_status(events: list[dict], *, mtime: float | None = None, now: float | None = None) -> str:
-    """The status of a run from its events (the rule `RunInfo.status` documents).
+def run_status(
+    events: Iterable[Mapping] | RunRecord, *, mtime: float | None = None, now: float | None = None
+) -> str:
+    """The status of a run from its events or its `RunRecord` (the rule `RunInfo.status`
+    documents).
 
     The events after the last ``run_started`` decide (an earlier ``run_finished`` belongs to
     a part that was resumed):
 
-    1. a ``run_finished`` there gives its ``status``;
+    1. a ``run_finished`` there gives its ``status`` (``"unknown"`` for one no schema-1
+       reader knows);
     2. otherwise, if ``run_started`` names a process (``pid``) on this host: ``"running"``
        while that process lives, else ``"unfinished"``;
     3. otherwise (another host, or no ``pid``): ``"running"`` while the file changed less
@@ -371,34 +402,26 @@ def run_status(events: list[dict], *, mtime: float | None = None, now: float | N
 
     No events at all give ``"empty"``.
     """
-    if not events:
-        return "empty"
-    last_start = max(
-        (index for index, event in enumerate(events) if event.get("type") == "run_started"),
-        default=None,
-    )
-    tail = events if last_start is None else events[last_start:]
-    for event in reversed(tail):
-        if event.get("type") == "run_finished":
-            return str(event.get("status") or "finished")
-    started = events[last_start] if last_start is not None else {}
-    alive = _writer_alive(started)
+    record = events if isinstance(events, RunRecord) else _record(events)
+    if record.events == 0:
+        return Status.EMPTY.value
+    if record.finished is not None:
+        return record.status
+    alive = _writer_alive(record.started or {})
     if alive is not None:
-        return "running" if alive else "unfinished"
+        return Status.RUNNING.value if alive else Status.UNFINISHED.value
     if mtime is None:
-        return "unfinished"
-    longest = max(
-        (
-            float(event["epoch_seconds"])
-            for event in tail
-            if event.get("type") == "epoch_ended"
-            and isinstance(event.get("epoch_seconds"), (int, float))
-            and math.isfinite(event["epoch_seconds"])
-        ),
-        default=0.0,
-    )
+        return Status.UNFINISHED.value
     now = time.time() if now is None else now
-    return "running" if now - mtime < max(STALE_AFTER_S, 3.0 * longest) else "unfinished"
+    fresh = now - mtime < max(STALE_AFTER_S, 3.0 * record.longest_epoch_seconds)
+    return Status.RUNNING.value if fresh else Status.UNFINISHED.value
+
+
+def _record(events: Iterable[Mapping]) -> RunRecord:
+    record = RunRecord()
+    for event in events:
+        record.apply(event)
+    return record
 
 
 def _writer_alive(started: dict) -> bool | None:
@@ -428,114 +451,84 @@ def _load(run_dir: Path) -> RunInfo:
     """The run in ``run_dir``; a run that cannot be read is `damaged`, never an exception."""
     events_path = run_dir / EVENTS_FILE
     try:
-        events = read_events(events_path)
+        data = read_regular_file(events_path, MAX_EVENTS_BYTES)
     except OSError as exc:
         return damaged(run_dir, f"{EVENTS_FILE}: {exc.strerror or exc}")
     try:
-        return _fold(run_dir, events_path, events)
-    except Exception as exc:  # valid JSON of the wrong types: shown as damaged, with why
-        return damaged(run_dir, f"{EVENTS_FILE} has a value of the wrong type ({exc!r:.200})")
+        return _info(run_dir, events_path, RunRecord.read(events_path, data or b""))
+    except Exception as exc:  # a bug in a rule must not hide the other runs of a list
+        return damaged(run_dir, f"{EVENTS_FILE} could not be read ({exc!r:.200})")
 
 
-def _fold(run_dir: Path, events_path: Path, events: list[dict]) -> RunInfo:
+def _info(run_dir: Path, events_path: Path, record: RunRecord) -> RunInfo:
+    """A `RunInfo` of the record's answers (it has no rules of its own)."""
     try:
         summary = read_summary(run_dir)
     except RunError:  # a damaged summary must not hide the run (or the others in a list)
         summary = None
     try:
         mtime = events_path.stat().st_mtime
-    except FileNotFoundError:
+    except OSError:
         mtime = None
-    info = RunInfo(run_id=run_dir.name, path=run_dir, status=run_status(events, mtime=mtime))
-
-    history: dict[int, dict] = {}
-    durations = []
-    for event in events:
-        kind = event.get("type")
-        if kind == "run_started":
-            if info.started is None:
-                info.started = _number(event.get("time"))
-            else:
-                info.resumes += 1
-            info.config = _dict_or(event.get("config"), info.config)
-            info.dataset = _dict_or(event.get("dataset"), info.dataset)
-            if isinstance(event.get("epochs"), int):
-                info.epochs = event["epochs"]
-        elif kind == "epoch_ended" and isinstance(event.get("epoch"), int):
-            history[event["epoch"]] = event
-        elif kind == "lr_changed":
-            info.lr_changes.append(event)
-        elif kind == "notice":
-            info.notices.append(event)
-        elif kind == "run_finished":
-            info.finished = _number(event.get("time"))
-            info.test_metrics = _dict_or(event.get("test"), None)
-            info.error = event.get("error")
-            if isinstance(event.get("duration_s"), (int, float)):
-                durations.append(float(event["duration_s"]))
-            if isinstance(event.get("best"), dict):
-                best = dict(event["best"])
-                best.setdefault("epoch", event.get("best_epoch"))
-                info.best = best
-
-    info.history = [_history_row(history[epoch]) for epoch in sorted(history)]
-    info.epochs_run = len(info.history)
-    if info.history:
-        info.final_metrics = dict(info.history[-1]["metrics"])
-    info.duration_s = sum(durations) if durations else None
-    if info.best is None or info.best.get("value") is None:
-        info.best = _best_from_history(history) or info.best
-
-    if not events and summary is not None:  # an events file lost: the summary still tells
-        info.status = str(summary.get("status") or "unknown")
-        info.test_metrics = _dict_or(summary.get("test"), None)
-        info.error = summary.get("error")
-        info.duration_s = _number(summary.get("duration_s"))
-        epochs_run = summary.get("epochs_run")
-        info.epochs_run = epochs_run if isinstance(epochs_run, int) else 0
-        info.final_metrics = dict(_dict_or(summary.get("final"), {}))
-        if isinstance(summary.get("best"), dict):
-            info.best = dict(summary["best"])
-            info.best.setdefault("epoch", summary.get("best_epoch"))
-        info.config = _dict_or(summary.get("config"), None)
+    best = record.best
+    info = RunInfo(
+        run_id=run_dir.name,
+        path=run_dir,
+        status=run_status(record, mtime=mtime),
+        started=record.started_time,
+        epochs_run=record.epochs_run,
+        best=None if best is None else {k: best[k] for k in ("monitor", "value", "epoch")},
+        final_metrics=record.final_metrics,
+        test_metrics=record.test_metrics,
+        config=record.config or None,
+        finished=record.finished_time,
+        duration_s=record.duration_s,
+        epochs=record.epochs,
+        dataset=record.dataset,
+        history=[_history_row(record.history[epoch]) for epoch in sorted(record.history)],
+        lr_changes=list(record.lr_changes),
+        notices=list(record.notices),
+        error=record.error,
+        resumes=record.resumes,
+        problems=list(record.problems),
+        record=record,
+    )
+    if record.events == 0 and summary is not None:  # the events file lost: the summary tells
+        _from_summary(info, from_dict({**summary, "type": "run_finished"}))
     if info.config is None:
         info.config = _read_config_toml(run_dir)
     return info
 
 
-def _history_row(event: dict) -> dict:
+def _from_summary(info: RunInfo, finished) -> None:
+    """Fill a run without events from its ``summary.json`` (checked as a ``run_finished``)."""
+    record = RunRecord()
+    record.apply(finished)
+    info.status = record.status
+    info.test_metrics = record.test_metrics
+    info.error = record.error
+    info.duration_s = record.duration_s
+    epochs_run = finished.get("epochs_run")
+    info.epochs_run = epochs_run if isinstance(epochs_run, int) else 0
+    final = finished.get("final")
+    info.final_metrics = dict(final) if isinstance(final, dict) else {}
+    best = record.best
+    if best is not None:
+        info.best = {k: best[k] for k in ("monitor", "value", "epoch")}
+    config = finished.get("config")
+    info.config = config if isinstance(config, dict) else None
+    info.problems.extend(record.problems)
+
+
+def _history_row(event) -> dict:
     metrics = event.get("metrics")
     return {
         "epoch": event["epoch"],
-        "metrics": dict(metrics) if isinstance(metrics, dict) else {},
+        "metrics": dict(metrics) if isinstance(metrics, Mapping) else {},
         "learning_rate": event.get("learning_rate"),
         "epoch_seconds": event.get("epoch_seconds"),
         "samples_per_s": event.get("samples_per_s"),
     }
-
-
-def _best_from_history(history: dict[int, dict]) -> dict | None:
-    """The latest early-stopping or checkpoint best, else the lowest val_loss (or loss)."""
-    for epoch in sorted(history, reverse=True):
-        event = history[epoch]
-        for key in ("early_stopping", "checkpoint"):
-            status = event.get(key)
-            if isinstance(status, dict) and isinstance(status.get("best"), (int, float)):
-                return {
-                    "monitor": status.get("monitor"),
-                    "value": status["best"],
-                    "epoch": status.get("best_epoch"),
-                }
-    for monitor in ("val_loss", "loss"):
-        points = []
-        for epoch, event in history.items():
-            value = _dict_or(event.get("metrics"), {}).get(monitor)
-            if isinstance(value, (int, float)) and not math.isnan(value):
-                points.append((value, epoch))
-        if points:
-            value, epoch = min(points)
-            return {"monitor": monitor, "value": value, "epoch": epoch}
-    return None
 
 
 def _read_config_toml(run_dir: Path) -> dict | None:

@@ -11,6 +11,7 @@ are checked with a fake clock.
 import itertools
 import json
 import math
+from collections.abc import Mapping
 
 import keras
 import numpy as np
@@ -153,7 +154,7 @@ def _comparable(value):
     """NaN replaced by a marker, so that == compares events with NaN values."""
     if isinstance(value, float) and math.isnan(value):
         return "<nan>"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or an Event read back
         return {key: _comparable(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_comparable(item) for item in value]

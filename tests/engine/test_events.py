@@ -257,10 +257,19 @@ def test_a_whole_last_line_without_newline_is_read(tmp_path):
 
 
 def test_decode_event():
-    assert decode_event(b'{"x": "Infinity", "reason": "NaN", "l": ["-Infinity"]}') == {
-        "x": math.inf,
+    # The NaN strings become floats where the schema declares a float (a metric, a rate), and
+    # stay strings elsewhere: in text fields, in the config, in fields no schema declares.
+    line = (
+        b'{"type": "epoch_ended", "metrics": {"loss": "NaN", "x": "Infinity"}, '
+        b'"learning_rate": "-Infinity", "config": {"runs_dir": "Infinity"}, "l": ["NaN"]}'
+    )
+    event = decode_event(line)
+    assert event["metrics"]["x"] == math.inf and math.isnan(event["metrics"]["loss"])
+    assert event["learning_rate"] == -math.inf
+    assert event["config"] == {"runs_dir": "Infinity"} and event["l"] == ["NaN"]
+    assert decode_event(b'{"type": "lr_changed", "reason": "NaN"}') == {
+        "type": "lr_changed",
         "reason": "NaN",
-        "l": [-math.inf],
     }
     assert decode_event("not json") is None
     assert decode_event(b"\xff\xfe") is None
@@ -297,7 +306,7 @@ def test_follow_a_growing_file_written_in_pieces(tmp_path):
     reader.start()  # before the file exists
     time.sleep(0.05)
     assert got == []
-    lines = [_line(type="epoch_ended", epoch=i, loss=math.nan) for i in range(1, 6)]
+    lines = [_line(type="epoch_ended", epoch=i, metrics={"loss": math.nan}) for i in range(1, 6)]
     with open(path, "w") as handle:
         for line in lines:
             cut = len(line) // 2
@@ -310,7 +319,7 @@ def test_follow_a_growing_file_written_in_pieces(tmp_path):
             handle.flush()
             assert _wait_for(lambda count=count: len(got) == count + 1)
     assert [e["epoch"] for e in got] == [1, 2, 3, 4, 5]
-    assert all(math.isnan(e["loss"]) for e in got)
+    assert all(math.isnan(e["metrics"]["loss"]) for e in got)
     assert not done.is_set()  # it keeps following until told to stop
     stop.set()
     assert done.wait(2.0)

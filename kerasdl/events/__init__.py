@@ -28,10 +28,18 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from kerasdl._files import UnreadableFile, read_regular_file
+from kerasdl.events.schema import (
+    MAX_DEPTH,
+    MAX_LINE_BYTES,
+    SCHEMA,
+    Event,
+    LineProblem,
+    from_line,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -49,7 +57,7 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-EVENT_TYPES = ("run_started", "batch", "epoch_ended", "lr_changed", "notice", "run_finished")
+EVENT_TYPES = tuple(SCHEMA)
 """The event types of schema 1. Readers must accept others (later schemas may add some)."""
 
 FILE_EVENT_TYPES = frozenset(EVENT_TYPES) - {"batch"}
@@ -58,39 +66,8 @@ FILE_EVENT_TYPES = frozenset(EVENT_TYPES) - {"batch"}
 _DURABLE_TYPES = frozenset({"run_started", "epoch_ended", "lr_changed", "run_finished"})
 """Types after which the file is also ``fsync``-ed (a crash keeps them)."""
 
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-# Fields whose values are text: the strings "NaN", "Infinity", "-Infinity" stay strings there.
-_TEXT_FIELDS = frozenset(
-    {
-        "type",
-        "run_id",
-        "level",
-        "message",
-        "reason",
-        "status",
-        "error",
-        "backend",
-        "devices",
-        "monitor",
-        "mode",
-        "name",
-        "source",
-        "notice",
-        "filepath",
-        "run_name",
-        "host",
-        "strategy",
-        "loop",
-    }
-)
-
 Sink = Callable[[dict], None]
 
-#: The longest line `decode_event` reads (1 MiB; kerasdl's own events are a few KiB at most).
-MAX_LINE_BYTES = 1 << 20
-#: The deepest nesting of dicts and lists in an event that `decode_event` reads.
-MAX_DEPTH = 32
 #: The largest ``events.jsonl`` `read_events` reads (256 MiB: a million epochs of kerasdl's).
 MAX_EVENTS_BYTES = 256 << 20
 
@@ -112,7 +89,7 @@ def _plain(value):
         return int(value)
     if isinstance(value, float):
         return float(value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or an Event read back
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
@@ -143,56 +120,24 @@ def _strict(value):
     return value
 
 
-def _lenient(value, key=None):
-    """Turn the strings of non-finite floats back into floats, except in text fields."""
-    if isinstance(value, str):
-        if key not in _TEXT_FIELDS and value in _NON_FINITE:
-            return _NON_FINITE[value]
-        return value
-    if isinstance(value, dict):
-        return {name: _lenient(item, name) for name, item in value.items()}
-    if isinstance(value, list):
-        return [_lenient(item, key) for item in value]
-    return value
-
-
 def encode_event(event: dict) -> str:
     """One event as one line of strict JSON (no newline); non-finite floats become strings."""
     return json.dumps(_strict(_plain(event)), allow_nan=False, ensure_ascii=False)
 
 
-def decode_event(line: str | bytes) -> dict | None:
-    """One line of ``events.jsonl`` as an event dict, or ``None`` if it is not one.
+def decode_event(line: str | bytes) -> Event | None:
+    """One line of ``events.jsonl`` as an `Event` (a read-only mapping), or ``None`` if it is
+    not one.
 
-    The strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` become floats, except as the
-    values of text fields (``message``, ``reason``, ``run_id``, ...). A line that is not a
-    JSON object (a torn write, garbage), is longer than `MAX_LINE_BYTES` or nests deeper than
-    `MAX_DEPTH` gives ``None``; it never raises.
+    Through the one declaration (`kerasdl.events.schema`): declared fields are checked (one
+    that does not fit reads as null and is listed in ``Event.problems``), the strings
+    ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` become floats only where a float is
+    declared (metrics, rates, times), and unknown types and fields are kept as they are. A line
+    that is not a JSON object (a torn write, garbage), is longer than `MAX_LINE_BYTES` or nests
+    deeper than `MAX_DEPTH` gives ``None``; it never raises.
     """
-    if len(line) > MAX_LINE_BYTES:
-        return None
-    try:
-        value = json.loads(line)
-        if not isinstance(value, dict) or _depth_over(value, MAX_DEPTH):
-            return None
-        return _lenient(value)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-
-
-def _depth_over(value, limit: int) -> bool:
-    """Whether ``value`` nests dicts and lists more than ``limit`` deep (iteratively)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = item.values()
-        elif not isinstance(item, list):
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
-    return False
+    event = from_line(line)
+    return None if isinstance(event, LineProblem) else event
 
 
 # ----------------------------------------------------------------------------- writing
@@ -436,7 +381,7 @@ def read_events(path: str | os.PathLike) -> list[dict]:
             if index == len(lines) - 1:
                 break  # a half-written last line
             continue
-        events.append(event)
+        events.append(dict(event))
     return events
 
 
@@ -525,7 +470,7 @@ def follow(
                 event = decode_event(line)
                 if event is None:
                     continue
-                yield event
+                yield dict(event)
                 if until_finished and event.get("type") == "run_finished":
                     return
     finally:
