@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.text import Text
 
 from kerasdl.cli.console import safe_console
+from kerasdl.events.record import RunRecord
+from kerasdl.events.schema import Event, from_dict
 
 # Metric keys shown first on an epoch line, in this order; any other numeric metric follows.
 _METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
@@ -206,11 +208,10 @@ def final_lines(
 ) -> list[Text]:
     """The closing lines: the reason, the best epoch, the test metrics, the run directory.
 
-    ``restored``: whether the best epoch's weights were put back before the test (when
-    ``run_finished`` has no ``restored_best`` field saying so).
+    ``restored``: whether the best epoch's weights were put back before the test
+    (`kerasdl.events.record.RunRecord.best_restored`, the one rule).
     """
     lines = [reason_line(finished, last_epoch)]
-    restored = finished.get("restored_best", restored)
     best = finished.get("best") or {}
     if best.get("value") is not None:
         lines.append(
@@ -268,21 +269,35 @@ class PlainView:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.run_id: str | None = None
         self.epochs: int | None = None
-        self.started: dict | None = None
-        self.last_epoch: dict | None = None
-        self.finished: dict | None = None
+        self.record = RunRecord()  # the run so far: its rules are the record's
         self._progress = None  # a rich.progress.Progress while an epoch runs in a terminal
         self._task = None
         self._progress_epoch = None
         self._notices: set[str] = set()  # messages printed, so a repeated one is not
         self._lock = threading.RLock()
 
+    @property
+    def started(self):
+        """The latest ``run_started`` event (checked), or None."""
+        return self.record.started
+
+    @property
+    def last_epoch(self):
+        """The ``epoch_ended`` event of the highest epoch so far, or None."""
+        return self.record.last_epoch
+
+    @property
+    def finished(self):
+        """The ``run_finished`` event, or None."""
+        return self.record.finished
+
     def __call__(self, event: dict) -> None:
-        handler = getattr(self, "_on_" + str(event.get("type")), None)
-        if handler is None:  # an event type this view does not know: ignore it
-            return
+        event = event if isinstance(event, Event) else from_dict(event)
+        handler = getattr(self, "_on_" + str(event.type), None)
         with self._lock:
-            handler(event)
+            self.record.apply(event)
+            if handler is not None:  # an event type this view does not know: only recorded
+                handler(event)
 
     def close(self) -> None:
         """Take the progress bar off the screen (on an interrupt, before printing after it)."""
@@ -292,7 +307,6 @@ class PlainView:
     # --- events -------------------------------------------------------------------------------
 
     def _on_run_started(self, event: dict) -> None:
-        self.started = event
         self.run_id = event.get("run_id")
         self.epochs = event.get("epochs")
         if self.run_dir is None and self.run_id:
@@ -349,7 +363,6 @@ class PlainView:
 
     def _on_epoch_ended(self, event: dict) -> None:
         self._stop_progress()
-        self.last_epoch = event
         if self.live:
             self.console.print(epoch_line(event))
 
@@ -374,9 +387,7 @@ class PlainView:
 
     def _on_run_finished(self, event: dict) -> None:
         self._stop_progress()
-        self.finished = event
-        stopping = ((self.started or {}).get("config") or {}).get("early_stopping") or {}
-        restored = bool(stopping.get("restore_best_weights")) and event.get("test") is not None
+        restored = self.record.best_restored
         for line in final_lines(event, self.last_epoch, self.run_dir, restored=restored):
             self.console.print(line)
 

@@ -419,15 +419,21 @@ class RunRecord:
 
     @property
     def best_restored(self) -> bool:
-        """Whether the run put the best epoch's weights back at its end: ``run_finished``'s
-        ``restored_best`` (written by the runner), else a guess from the config."""
-        if self.finished is None or self.status not in _RESTORING:
+        """Whether the run put the best epoch's weights back at its end.
+
+        ``run_finished``'s ``restored_best`` when it has one (the runner writes it); else, for
+        an older writer, the config's guess: a run that ended on its own or on request, with
+        early stopping's ``restore_best_weights`` on, and a test evaluation (which follows the
+        restoring)."""
+        if self.finished is None:
             return False
         restored = self.finished.get("restored_best")
         if isinstance(restored, bool):
             return restored
+        if self.status not in _RESTORING or self.finished.get("test") is None:
+            return False
         section = self.section("early_stopping")
-        return bool(section.get("enabled") and section.get("restore_best_weights"))
+        return bool(section.get("enabled", True) and section.get("restore_best_weights"))
 
     # ------------------------------------------------------------------ time
 
