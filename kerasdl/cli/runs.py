@@ -21,6 +21,7 @@ from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
+from kerasdl.events.schema import STATUS_STYLES, metric_direction
 
 app = typer.Typer(
     help="List, show, compare and export runs (reads runs/<id>/events.jsonl; no TensorFlow).",
@@ -28,25 +29,13 @@ app = typer.Typer(
     add_completion=False,
 )
 
-STATUS_STYLE = {
-    "completed": "green",
-    "early_stopped": "green",
-    "stopped": "yellow",
-    "running": "cyan",
-    "interrupted": "red",
-    "unfinished": "red",
-    "nan": "red",
-    "failed": "red",
-    "damaged": "red",
-}
-
 
 def _console() -> Console:
     return safe_console(highlight=False)
 
 
 def _status(status: str) -> Text:
-    return safe_text.text(status, style=STATUS_STYLE.get(status, ""))
+    return safe_text.text(status, style=STATUS_STYLES.get(status, ""))
 
 
 def _best_text(best: dict | None) -> str:
@@ -261,15 +250,6 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
         )
 
 
-def _better(name: str) -> str | None:
-    """Whether a higher ("max") or lower ("min") value of a metric column is better, or None."""
-    if name.endswith("accuracy"):
-        return "max"
-    if name.endswith(("loss", "mae", "mse", "error")) or name == "best_value":
-        return "min"
-    return None
-
-
 def compare_table(comparison) -> Table:
     """Runs as columns, quantities as rows; the best run of each metric row in bold green."""
     rows = comparison.rows
@@ -287,7 +267,7 @@ def compare_table(comparison) -> Table:
             label = "best"
             cells = [_best_text({"monitor": r.get("best_monitor"), "value": r.get("best_value"),
                                  "epoch": r.get("best_epoch")}) for r in rows]  # fmt: skip
-            direction = _better(str(rows[0].get("best_monitor") or "")) if rows else None
+            direction = metric_direction(str(rows[0].get("best_monitor") or "")) if rows else None
             monitors = {r.get("best_monitor") for r in rows}
             direction = direction if len(monitors) == 1 else None
         elif column == "status":
@@ -301,7 +281,7 @@ def compare_table(comparison) -> Table:
                 column.replace("_", " ", 1) if column.startswith(("final_", "test_")) else column
             )
             cells = [fmt_number(v) for v in values]
-            direction = _better(column)
+            direction = metric_direction(column)
         best_index = _best_index(values, direction) if len(rows) > 1 else None
         styled = [
             safe_text.text(c, style="bold green") if i == best_index else c

@@ -49,6 +49,7 @@ __all__ = [
     "from_dict",
     "from_line",
     "larger_is_better",
+    "metric_direction",
     "parse_status",
     "to_dict",
 ]
@@ -151,23 +152,38 @@ class LrReason(str, enum.Enum):
 
 
 _LARGER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "top_k")
+_SMALLER_IS_BETTER = ("loss", "error", "mae", "mse", "mape", "hinge", "crossentropy", "divergence")
 
 
-def larger_is_better(metric: str | None, mode: str | None = None) -> bool:
-    """Whether a larger value of ``metric`` is better: ``mode`` (``"max"``/``"min"``, from a
-    callback's status) when given, else by the name: accuracy, AUC, precision, recall, F1,
-    IoU, R² go up; losses and errors go down.
+def metric_direction(metric: str | None, mode: str | None = None) -> str | None:
+    """``"max"`` when a larger value of ``metric`` is better, ``"min"`` when a smaller one is,
+    None when its name does not say: ``mode`` (``"max"``/``"min"``, from a callback's status)
+    when given; else a loss or an error (``loss``, ``mae``, ``mse``, ...) goes down; else
+    accuracy, AUC, precision, recall, F1, IoU, R² go up.
 
     Args:
-        metric: A metric name (``val_accuracy``, ``loss``); None counts as a loss.
+        metric: A metric name (``val_accuracy``, ``final_loss``).
         mode: ``"max"``, ``"min"``, or None/``"auto"`` to decide by the name.
     """
     if mode in ("max", "min"):
-        return mode == "max"
+        return mode
     name = (metric or "").lower()
-    if "loss" in name or "error" in name:
-        return False
-    return any(key in name for key in _LARGER_IS_BETTER)
+    if any(key in name for key in _SMALLER_IS_BETTER):
+        return "min"
+    if any(key in name for key in _LARGER_IS_BETTER):
+        return "max"
+    return None
+
+
+def larger_is_better(metric: str | None, mode: str | None = None) -> bool:
+    """Whether a larger value of ``metric`` is better (`metric_direction` is ``"max"``; a
+    metric whose name does not say counts as a loss, as Keras's ``mode="auto"`` does).
+
+    Args:
+        metric: A metric name; None counts as a loss.
+        mode: ``"max"``, ``"min"``, or None/``"auto"`` to decide by the name.
+    """
+    return metric_direction(metric, mode) == "max"
 
 
 # ----------------------------------------------------------------------------- field kinds
