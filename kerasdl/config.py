@@ -164,8 +164,11 @@ def monitors(task: str, validation: bool = True) -> tuple[str, ...]:
 
 
 def plateau_mode(monitor: str) -> str:
-    """``"max"`` for an accuracy, ``"min"`` for a loss or an error."""
-    return "max" if monitor.endswith("accuracy") else "min"
+    """``"max"`` for an accuracy, ``"min"`` for a loss or an error
+    (`kerasdl.events.schema.larger_is_better`, the one rule)."""
+    from kerasdl.events.schema import larger_is_better
+
+    return "max" if larger_is_better(monitor) else "min"
 
 
 # ---------------------------------------------------------------------------------------------
