@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import math
 
+from kerasdl.safe_text import inert
+
 __all__ = ["cells_bar", "fmt_clock", "fmt_duration", "fmt_lr", "fmt_number", "fraction_bar"]
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
 def fmt_number(value, digits: int = 4) -> str:
-    """A metric: ``0.3121``; scientific when tiny or huge (``1.2e-05``); ``NaN``, ``inf``, ``-``."""
+    """A metric: ``0.3121``; scientific when tiny or huge (``1.2e-05``); ``NaN``, ``inf``, ``-``.
+
+    A run's file may hold anything: a string is written as it is, inert (`kerasdl.safe_text`),
+    and so is a value that is not a number (a list, a dict).
+    """
     if value is None:
         return "-"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
         return f"{value:,}"
-    if isinstance(value, str):
-        return value
+    if not _is_real(value):
+        return inert(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -29,19 +35,20 @@ def fmt_number(value, digits: int = 4) -> str:
 
 
 def fmt_lr(value) -> str:
-    """A learning rate with three significant digits: ``0.001``, ``0.0005``, ``1e-05``."""
+    """A learning rate with three significant digits: ``0.001``, ``0.0005``, ``1e-05``; a
+    string or another value that is not a number as `fmt_number` writes it."""
     if value is None:
         return "-"
-    if isinstance(value, str):
-        return value
+    if not _is_real(value):
+        return inert(value)
     if not math.isfinite(value):
         return fmt_number(value)
     return f"{value:.3g}"
 
 
 def fmt_duration(seconds) -> str:
-    """``42.1s``, ``3m05s``, ``1h02m``; ``-`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
+    """``42.1s``, ``3m05s``, ``1h02m``; ``-`` when unknown (or not a number)."""
+    if seconds is None or not _is_real(seconds) or not math.isfinite(seconds):
         return "-"
     if seconds < 60:
         return f"{seconds:.1f}s"
@@ -50,6 +57,15 @@ def fmt_duration(seconds) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _is_real(value) -> bool:
+    """Whether ``math`` takes ``value`` (a float, an int, a NumPy scalar), not a list or dict."""
+    try:
+        math.isfinite(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
 
 
 def fmt_clock(seconds) -> str:

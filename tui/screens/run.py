@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from kerasdl.safe_text import inert, markup_escape
 from kerasdl_tui.format import fmt_lr, fmt_number
 from kerasdl_tui.messages import BatchProgress, RunEvent, SourceEnded, message_for
 from kerasdl_tui.sources import EventSource
@@ -39,13 +40,14 @@ TALL, WIDE = 34, 110  # from this size on, the layout gives the charts and table
 
 
 def _legend(*parts: tuple[str, str], sep: str = " ") -> Text:
+    """A chart's legend; its labels hold metric names and lr-change reasons: written inert."""
     legend = Text()
     for label, style in parts:
         if not label:
             continue
         if legend:
             legend.append(sep, style="dim")
-        legend.append(label, style=style)
+        legend.append(inert(label), style=style)
     return legend
 
 
@@ -187,7 +189,7 @@ class RunScreen(Screen):
                 self.app.exit(message)
                 return
             log.add(message.error, "error")
-            self.notify(message.error, title="the run failed", severity="error", timeout=10)
+            self._notify_error(message.error, "the run failed")
             if self.state.live:
                 self.state.status = "failed"
         elif self.source.live and self.state.live and self.state.started is not None:
@@ -207,6 +209,11 @@ class RunScreen(Screen):
         log.add(text)
         if data.get("notice"):
             log.add(str(data["notice"]), "warning", tag="data")
+
+    def _notify_error(self, text: str, title: str) -> None:
+        """A notification of an error from the run: Textual reads its message as markup, and
+        the message is the run's (an error text, a path): escaped and inert."""
+        self.notify(markup_escape(text), title=title, severity="error", timeout=10)
 
     def _log_epoch(self, event: dict, log: LogPane) -> None:
         metrics = event.get("metrics") or {}
@@ -241,13 +248,13 @@ class RunScreen(Screen):
             if event.get("error"):
                 text += f" ({event['error']})"
             log.add(text, "error", tag="NaN")
-            self.notify(text, title="NaN loss", severity="error", timeout=10)
+            self._notify_error(text, "NaN loss")
         elif status == "interrupted":
             log.add(f"interrupted after {epochs_run} complete epochs", "error", tag="done")
         elif status == "failed":
             text = str(event.get("error") or "unknown error")
             log.add(text, "error", tag="failed")
-            self.notify(text, title="the run failed", severity="error", timeout=10)
+            self._notify_error(text, "the run failed")
         best = event.get("best") or {}
         if best.get("value") is not None:
             restored = " (weights restored)" if self.state.best_restored else ""
@@ -356,9 +363,8 @@ class RunScreen(Screen):
             )
         )
         chart = self.query_one("#acc-chart", LineChart)
-        title = (second or "") + (" (log)" if chart.log_scale else "")
-        if second is not None and chart.border_title != title:
-            chart.border_title = title
+        if second is not None and chart.title != second:
+            chart.title = second
         if second is not None:
             chart.set_data(
                 [

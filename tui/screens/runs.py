@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from kerasdl.safe_text import inert, markup_escape
 from kerasdl_tui.format import fmt_lr, fmt_number
 from kerasdl_tui.sources import FileSource
 from kerasdl_tui.widgets.line_chart import LineChart, Series
@@ -92,9 +93,9 @@ class RunsScreen(Screen):
         try:
             runs = list_runs(self.runs_dir)
         except Exception as error:  # shown, not swallowed
-            self.app.call_from_thread(
-                self.notify, f"{type(error).__name__}: {error}", severity="error"
-            )
+            # Textual reads a notification as markup; the error may name a run's files.
+            message = markup_escape(f"{type(error).__name__}: {error}")
+            self.app.call_from_thread(self.notify, message, severity="error")
             return
         self.app.call_from_thread(self._show_runs, runs)
 
@@ -165,11 +166,11 @@ class RunsScreen(Screen):
         text = Text(no_wrap=True, overflow="ellipsis")
         if self.loaded and not self.runs:
             text.append("no runs yet in ", style="yellow")
-            text.append(str(self.runs_dir), style="bold")
+            text.append(inert(self.runs_dir), style="bold")
             self.query_one("#runs-title", Static).update(text)
             return
         text.append("runs in ", style="dim")
-        text.append(str(self.runs_dir), style="bold")
+        text.append(inert(self.runs_dir), style="bold")
         if not self.loaded:
             text.append("  loading…", style="dim italic")
         else:
@@ -184,17 +185,20 @@ class RunsScreen(Screen):
         series, longest = [], 1
         chosen = [run for run in self.runs if run.run_id in self.selected]
         room = max(10, chart.size.width - 4)
-        full = sum(len(run.run_id) + 3 for run in chosen) <= room
+        # A run's id is its directory's name: shared data, written inert.
+        names = {run.run_id: inert(run.run_id) for run in chosen}
+        full = sum(len(names[run.run_id]) + 3 for run in chosen) <= room
         legend = Text()
         for run in chosen:
             colour = self.selected[run.run_id]
             points = run.curve(self.metric)
-            series.append(Series(run.run_id, points, colour))
+            series.append(Series(names[run.run_id], points, colour))
             longest = max([longest, *(e for e, _ in points)])
             if legend:
                 legend.append(" ")
-            legend.append(f"━ {run.run_id if full else run.run_id[-6:]}", style=colour)
-        chart.border_title = f"overlay: {self.metric}" + (" (log)" if chart.log_scale else "")
+            name = names[run.run_id]
+            legend.append(f"━ {name if full else name[-6:]}", style=colour)
+        chart.title = f"overlay: {self.metric}"
         chart.empty_text = (
             "select runs (space) to overlay them"
             if self.runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from kerasdl.safe_text import inert
 from kerasdl_tui.format import cells_bar, fmt_lr, fmt_number
 from kerasdl_tui.state import RunState
 
@@ -26,7 +27,7 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
         monitor = section.get("monitor", "val_loss")
         patience = section.get("patience", "?")
         return [
-            Text(f"{monitor} · patience {patience}", style="bold"),
+            Text(inert(f"{monitor} · patience {patience}"), style="bold"),
             Text("waiting for the first epoch", style="dim italic"),
         ]
     monitor = status.get("monitor") or section.get("monitor") or "?"
@@ -40,18 +41,18 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
 
     lines = []
     head = Text(no_wrap=True, overflow="ellipsis")
-    head.append(monitor, style="bold")
-    head.append(f" ({mode})", style="dim")
+    head.append(inert(monitor), style="bold")
+    head.append(inert(f" ({mode})"), style="dim")
     head.append(" best ")
     head.append(fmt_number(best), style="bold cyan")
     if best_epoch is not None:
-        head.append(f" @ epoch {best_epoch}")
+        head.append(inert(f" @ epoch {best_epoch}"))
     lines.append(head)
 
     style = "red" if stopped else ("yellow" if wait else "green")
     bar = Text(no_wrap=True)
     bar.append("wait ")
-    label = f" {wait}/{patience}"
+    label = inert(f" {wait}/{patience}")
     bar.append(cells_bar(wait, patience, max(1, width - 5 - len(label))), style=style)
     bar.append(label, style=f"bold {style}")
     lines.append(bar)
@@ -60,26 +61,28 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
         epoch = status.get("stopped_epoch") or state.epochs_done
         lines.append(
             Text(
-                f"stopped at epoch {epoch}: no {monitor} improvement in "
-                f"{_plural(patience, 'epoch')}",
+                inert(
+                    f"stopped at epoch {epoch}: no {monitor} improvement in "
+                    f"{_plural(patience, 'epoch')}"
+                ),
                 style="bold red",
             )
         )
         if state.best_restored and best_epoch is not None:
-            lines.append(Text(f"best weights (epoch {best_epoch}) restored", style="green"))
+            lines.append(Text(inert(f"best weights (epoch {best_epoch}) restored"), style="green"))
         elif state.finished is None and section.get("restore_best_weights"):
-            lines.append(Text(f"restoring the weights of epoch {best_epoch}", style="dim"))
+            lines.append(Text(inert(f"restoring the weights of epoch {best_epoch}"), style="dim"))
     elif state.live:
         left = status.get("epochs_left")
         if left is None:
             left = max(0, patience - wait)
         min_delta = float(status.get("min_delta") or section.get("min_delta") or 0.0)
         if best is None:
-            lines.append(Text(f"stops after {_plural(left, 'epoch')} without a {monitor}"))
+            lines.append(Text(inert(f"stops after {_plural(left, 'epoch')} without a {monitor}")))
         else:
             bound = best - min_delta if mode == "min" else best + min_delta
             sign = "<" if mode == "min" else ">"
-            line = Text(f"stops in {_plural(left, 'epoch')} unless {monitor} {sign} ")
+            line = Text(inert(f"stops in {_plural(left, 'epoch')} unless {monitor} {sign} "))
             line.append(fmt_number(bound), style="bold")
             epochs = state.epochs
             if epochs is not None and left > epochs - state.epochs_done:
@@ -90,9 +93,9 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
             "completed": "did not stop early: every epoch ran",
             "stopped": f"stopped by request after epoch {state.epochs_done}",
         }.get(state.status, f"the run ended: {state.status_label}")
-        lines.append(Text(outcome, style="dim"))
+        lines.append(Text(inert(outcome), style="dim"))
         if state.best_restored and best_epoch is not None:
-            lines.append(Text(f"best weights (epoch {best_epoch}) restored", style="green"))
+            lines.append(Text(inert(f"best weights (epoch {best_epoch}) restored"), style="green"))
     return lines
 
 
@@ -104,20 +107,22 @@ def _plateau(state: RunState) -> list[Text]:
         section = state.config.get("plateau") or {}
         return [
             Text(
-                f"plateau: x{section.get('factor', '?')} after "
-                f"{section.get('patience', '?')}+1 bad epochs",
+                inert(
+                    f"plateau: x{section.get('factor', '?')} after "
+                    f"{section.get('patience', '?')}+1 bad epochs"
+                ),
                 style="dim",
             )
         ]
     line = Text(no_wrap=True, overflow="ellipsis")
     line.append("plateau ", style="bold")
-    line.append(f"wait {status.get('wait', 0)}/{status.get('patience', '?')}")
+    line.append(inert(f"wait {status.get('wait', 0)}/{status.get('patience', '?')}"))
     cooldown = status.get("cooldown_left")
     if cooldown:
-        line.append(f" · cooldown {cooldown}", style="yellow")
+        line.append(inert(f" · cooldown {cooldown}"), style="yellow")
     cuts = status.get("num_reductions")
     if cuts is not None:
-        line.append(f" · {_plural(cuts, 'cut')}")
+        line.append(inert(f" · {_plural(cuts, 'cut')}"))
     if status.get("reduced"):
         line.append(" · lr cut", style="bold magenta")
     rate = status.get("learning_rate")
@@ -131,21 +136,21 @@ def _checkpoint(state: RunState) -> list[Text]:
     if last is None or "checkpoint_saved" not in last:
         return []
     if last.get("checkpoint_saved"):
-        return [
-            Text(f"✓ checkpoint saved at epoch {last.get('epoch')} (best.keras)", style="green")
-        ]
+        saved = f"✓ checkpoint saved at epoch {last.get('epoch')} (best.keras)"
+        return [Text(inert(saved), style="green")]
     checkpoint = last.get("checkpoint") or {}
     kept = checkpoint.get("best_epoch") or (state.best or {}).get("epoch")
     text = f"checkpoint not saved at epoch {last.get('epoch')}"
     if kept is not None:
         text += f"; best.keras is epoch {kept}"
-    return [Text(text, style="dim")]
+    return [Text(inert(text), style="dim")]
 
 
 def early_stopping_lines(state: RunState, width: int = 40) -> list[Text]:
     """The panel's lines: the monitor and best, the wait/patience bar, "stops in N epochs
     unless val_loss < X" (or when and why it stopped, and the restored weights), the plateau
-    reducer's state when one is configured, and whether the last epoch saved a checkpoint."""
+    reducer's state when one is configured, and whether the last epoch saved a checkpoint.
+    Every value from the run's events or config is written inert (`kerasdl.safe_text`)."""
     return _early_stopping(state, width) + _plateau(state) + _checkpoint(state)
 
 

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from kerasdl.safe_text import inert
 from kerasdl_tui.format import fmt_number
 
 __all__ = ["LineChart", "Marker", "Series", "plot_lines"]
@@ -177,7 +178,7 @@ def plot_lines(
         for row in cells:
             if row[col][0] == " ":
                 row[col] = ("┊", f"dim {marker.style}")
-        axis[col] = (marker.label[:1], f"bold {marker.style}")
+        axis[col] = (inert(marker.label[:1]), f"bold {marker.style}")
     for col in nan_columns:  # a NaN value: a red cross at the top of its epoch
         cells[0][col] = ("✗", "bold red")
     if highlight is not None:
@@ -233,7 +234,7 @@ def _summary(series: list[Series], y_format) -> str:
     parts = []
     for s in series:
         if s.points:
-            parts.append(f"{s.name} {y_format(s.points[-1][1])}")
+            parts.append(f"{inert(s.name)} {y_format(s.points[-1][1])}")
     return " · ".join(parts) or "no data yet"
 
 
@@ -245,7 +246,7 @@ class LineChart(Widget):
     The legend goes in the border subtitle.
 
     Args:
-        title: The border title.
+        title: The border title (`title`), shown as it is: never read as markup.
         y_format: Formats the y axis labels. Defaults to `fmt_number`.
         empty_text: Shown before there is anything to plot.
     """
@@ -275,7 +276,8 @@ class LineChart(Widget):
         classes: str | None = None,
     ):
         super().__init__(name=name, id=id, classes=classes)
-        self.border_title = title
+        self._title = ""
+        self.title = title
         self.y_format = y_format
         self.empty_text = empty_text
         self.series: list[Series] = []
@@ -301,9 +303,27 @@ class LineChart(Widget):
             self.border_subtitle = legend
         self.refresh()
 
+    @property
+    def title(self) -> str:
+        """The chart's title, in its border (with `` (log)`` on a log scale).
+
+        Plain text, shown inert (`kerasdl.safe_text`): a title may hold a metric's name from a
+        run's events, and Textual would read a str border title as markup (where even an
+        escaped ``[/red]`` does not always come back as it was).
+        """
+        return self._title
+
+    @title.setter
+    def title(self, title: str) -> None:
+        self._title = str(title)
+        self._show_title()
+
+    def _show_title(self) -> None:
+        shown = inert(self._title) + (" (log)" if self.log_scale else "")
+        self.border_title = Text(shown)  # a Text, which Textual takes as it is
+
     def watch_log_scale(self, log: bool) -> None:
-        title = str(self.border_title or "").removesuffix(" (log)")
-        self.border_title = f"{title} (log)" if log else title
+        self._show_title()
         self.refresh()
 
     def render(self) -> Text:

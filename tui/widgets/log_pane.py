@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import RichLog
 
+from kerasdl.safe_text import inert
+
 __all__ = ["LogPane"]
 
 _LEVEL_STYLES = {"info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -13,8 +15,9 @@ _LEVEL_STYLES = {"info": "cyan", "warning": "yellow", "error": "bold red"}
 
 class LogPane(RichLog):
     """A scrolling log; `add` writes one line with a level tag (and keeps its plain text in
-    `texts`, which is what tests read). A resize wraps every line again at the new width and
-    shows the newest lines."""
+    `texts`, which is what tests read). The message and tag come from a run's events, so they
+    are written inert (`kerasdl.safe_text`): no control character reaches the terminal. A
+    resize wraps every line again at the new width and shows the newest lines."""
 
     DEFAULT_CSS = """
     LogPane {
@@ -38,8 +41,8 @@ class LogPane(RichLog):
 
     def add(self, message: str, level: str = "info", *, tag: str | None = None) -> None:
         line = Text()
-        line.append(f"{tag or level} ", style=_LEVEL_STYLES.get(level, "dim"))
-        line.append(message)
+        line.append(f"{inert(tag or level)} ", style=_LEVEL_STYLES.get(level, "dim"))
+        line.append(inert(message))
         self.texts.append(line.plain)
         self._lines.append(line)
         self.write(line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
+from kerasdl import safe_text
 from kerasdl_tui.format import fmt_duration, fmt_lr, fmt_number
 from kerasdl_tui.state import RunState
 
@@ -13,6 +14,11 @@ __all__ = ["MetricsTable", "table_columns"]
 _SHORT = {"accuracy": "acc", "val_accuracy": "val_acc"}
 _PRIORITY = ("val_loss", "val_accuracy", "loss", "accuracy")
 _NUMBER_WIDTH = 6  # "0.0358", "1.2e-05"
+
+
+def _label(name: str) -> str:
+    """A column's heading: a metric's name (inert: it comes from the events), or its short form."""
+    return safe_text.inert(_SHORT.get(name, name))
 
 
 def _width(label: str) -> int:
@@ -27,7 +33,7 @@ def table_columns(metrics: list[str], width: int) -> list[str]:
     used = _width("epoch") + _width("lr") + 2  # the border
     shown = []
     for name in wanted:
-        cost = _width(_SHORT.get(name, name))
+        cost = _width(_label(name))
         if used + cost > width:
             break
         shown.append(name)
@@ -75,7 +81,8 @@ class MetricsTable(DataTable):
             self._rows = {}
             self._columns = columns
             for name in columns:
-                self.add_column(_SHORT.get(name, name), key=name)
+                # A Text heading: DataTable reads a str as markup, and a metric's name is data.
+                self.add_column(safe_text.text(_label(name)), key=name)
         best = (state.best or {}).get("epoch")
         at_end = self.row_count == 0 or self.cursor_row >= self.row_count - 1
         for epoch in sorted(state.history):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from kerasdl.safe_text import inert
 from kerasdl_tui.format import fmt_duration, fmt_number, fraction_bar
 from kerasdl_tui.state import RunState
 
@@ -27,7 +28,8 @@ def _bar_line(label: str, done, total, tail: Text, width: int) -> Text:
 
 def progress_lines(state: RunState, width: int) -> list[Text]:
     """Two lines: the epoch bar (with the run's ETA) and the batch bar (ETA, samples/s, loss);
-    after the run, its duration and test metrics instead of the batch bar."""
+    after the run, its duration and test metrics instead of the batch bar. Strings from the
+    events (a step that is not a number, a test metric's name) are written inert."""
     epochs = state.epochs
     total = f"{epochs}" if epochs else "?"
     pad = len(total)
@@ -47,8 +49,9 @@ def progress_lines(state: RunState, width: int) -> list[Text]:
         step, steps = batch.get("step"), batch.get("steps")
         if isinstance(step, int) and isinstance(steps, int):
             step = min(step, steps)  # Keras may count a last, partial execution as whole
-        steps_text = f"{steps}" if steps else "?"
-        label = f"batch {step if step is not None else '?':>{len(steps_text)}}/{steps_text}"
+        steps_text = inert(steps) if steps else "?"
+        step_text = inert(step) if step is not None else "?"
+        label = f"batch {step_text:>{len(steps_text)}}/{steps_text}"
         label = label.rjust(len(first.plain.split(" ▕")[0]))
         tail = Text(style="dim")
         eta = batch.get("eta_s")
@@ -67,7 +70,7 @@ def progress_lines(state: RunState, width: int) -> list[Text]:
         test = finished.get("test") or {}
         if test:
             second.append(" · test ")
-            parts = [f"{name} {fmt_number(value)}" for name, value in test.items()]
+            parts = [f"{inert(name)} {fmt_number(value)}" for name, value in test.items()]
             second.append(" ".join(parts), style="bold green")
         else:
             second.append(" · test set not evaluated", style="dim")

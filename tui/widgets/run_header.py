@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from kerasdl.safe_text import inert
 from kerasdl_tui.format import fmt_clock, fmt_lr
 from kerasdl_tui.state import STATUS_STYLES, RunState
 
@@ -26,39 +27,43 @@ def header_lines(state: RunState, now: float, mode: str, waiting_text: str = "")
     Line 1: the state, the run id, the elapsed time, and how the run is shown (``training``
     in this process, ``following`` a file another process writes, ``replay`` of a finished
     run). Line 2: dataset and source, parameters, optimizer and learning rate, backend and
-    devices.
+    devices. Every string from the run's events (and the file's path) is written inert
+    (`kerasdl.safe_text`): run directories are shared, and may hold terminal controls.
     """
     first = Text(no_wrap=True, overflow="ellipsis")
-    first.append(f" {state.status_label} ", style=f"reverse {STATUS_STYLES.get(state.status, '')}")
+    status_style = f"reverse {STATUS_STYLES.get(state.status, '')}"
+    first.append(f" {inert(state.status_label)} ", style=status_style)
     first.append("  run ", style="dim")
-    first.append(state.run_id or "-", style="bold")
+    first.append(inert(state.run_id or "-"), style="bold")
     first.append("  elapsed ", style="dim")
     first.append(fmt_clock(state.elapsed(now)), style="bold")
     first.append(f"  {mode}", style="italic dim")
     started = state.started or {}
     if started.get("resumed_from") is not None:
-        first.append(f" · resumed after epoch {started['resumed_from']}", style="cyan")
+        first.append(inert(f" · resumed after epoch {started['resumed_from']}"), style="cyan")
 
     second = Text(no_wrap=True, overflow="ellipsis")
     if not started:
-        second.append(waiting_text or "waiting for run_started", style="dim italic")
+        second.append(inert(waiting_text or "waiting for run_started"), style="dim italic")
         return [first, second]
     data = started.get("dataset") or {}
-    second.append(str(data.get("name", "?")), style="bold")
+    second.append(inert(data.get("name", "?")), style="bold")
     if data.get("source"):
-        second.append(f" ({data['source']})", style="dim")
+        second.append(f" ({inert(data['source'])})", style="dim")
     if isinstance(started.get("params"), int):
         second.append(" · ", style="dim")
         second.append(f"{_count(started['params'])} params")
     optimizer = started.get("optimizer") or {}
     if optimizer:
         second.append(" · ", style="dim")
-        second.append(f"{optimizer.get('name', '?')} lr {fmt_lr(state.learning_rate)}")
+        second.append(f"{inert(optimizer.get('name', '?'))} lr {fmt_lr(state.learning_rate)}")
     backend = started.get("backend")
     if backend:
-        devices = ", ".join(started.get("devices") or []) or "?"
+        devices = started.get("devices") or []
+        if not isinstance(devices, list):
+            devices = [devices]
         second.append(" · ", style="dim")
-        second.append(f"{backend} on {devices}")
+        second.append(f"{inert(backend)} on {', '.join(map(inert, devices)) or '?'}")
     return [first, second]
 
 

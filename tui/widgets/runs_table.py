@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
+from kerasdl.safe_text import inert
 from kerasdl_tui.format import fmt_duration, fmt_number
 from kerasdl_tui.state import STATUS_LABELS, STATUS_STYLES
 
@@ -91,19 +92,20 @@ class RunsTable(DataTable):
     def _run_cell(run, colour: str | None) -> Text:
         cell = Text()
         cell.append("● " if colour else "  ", style=colour or "")
-        cell.append(run.run_id, style="bold")
+        cell.append(inert(run.run_id), style="bold")
         return cell
 
     def _cells(self, run, colour: str | None) -> tuple:
         best = run.best or {}
         best_text = "-"
         if best.get("value") is not None:
-            best_text = f"{fmt_number(best['value'])} @{best.get('epoch', '?')}"
+            best_text = f"{fmt_number(best['value'])} @{inert(best.get('epoch', '?'))}"
         planned = f"/{run.epochs}" if run.epochs else ""
         cells = {
             "run": self._run_cell(run, colour),
             "state": Text(
-                STATUS_LABELS.get(run.status, run.status), style=STATUS_STYLES.get(run.status, "")
+                inert(STATUS_LABELS.get(run.status, run.status)),
+                style=STATUS_STYLES.get(run.status, ""),
             ),
             "epochs": Text(f"{run.epochs_run}{planned}", justify="right"),
             "best": Text(best_text, justify="right"),
