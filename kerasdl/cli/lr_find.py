@@ -82,8 +82,10 @@ def lr_find(
             rich_help_panel=opt.RUN,
         ),
     ] = True,
-    width: Annotated[int, typer.Option(help="Plot width in characters.", min=20)] = 60,
-    height: Annotated[int, typer.Option(help="Plot height in lines.", min=4)] = 14,
+    width: Annotated[
+        int, typer.Option(help="Plot width in characters (20-500).", min=20, max=500)
+    ] = 60,
+    height: Annotated[int, typer.Option(help="Plot height in lines (4-200).", min=4, max=200)] = 14,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON instead.")
     ] = False,

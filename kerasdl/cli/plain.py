@@ -50,11 +50,23 @@ def fmt_number(value) -> str:
         return str(value).lower()
     if isinstance(value, int):
         return str(value)
+    if not isinstance(value, float):  # a later schema's dict or list metric: shown short
+        return _short(value)
     if not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4f}"
+
+
+def _short(value, width: int = 40) -> str:
+    import json
+
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def fmt_lr(value) -> str:
@@ -63,6 +75,8 @@ def fmt_lr(value) -> str:
         return "-"
     if isinstance(value, str):
         return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _short(value)
     return f"{value:.3g}"
 
 
@@ -70,7 +84,11 @@ def fmt_duration(seconds) -> str:
     """``42.1 s``, ``3m 05s`` or ``1h 02m``."""
     if seconds is None:
         return "-"
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return _short(seconds)
     seconds = float(seconds)
+    if not math.isfinite(seconds):
+        return fmt_number(seconds)
     if seconds < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
@@ -143,7 +161,9 @@ def epoch_line(event: dict) -> Text:
     """The line printed for an ``epoch_ended`` event."""
     epochs = event.get("epochs")
     width = len(str(epochs)) if epochs else 1
-    line = Text(f"epoch {event.get('epoch', '?'):>{width}}/{epochs or '?'}", style="bold")
+    epoch = event.get("epoch")
+    epoch = "?" if epoch is None else epoch
+    line = Text(f"epoch {epoch!s:>{width}}/{epochs or '?'}", style="bold")
     metrics = ordered_metrics(event.get("metrics"))
     parts = [
         Text(" ".join(f"{short_name(k)} {fmt_number(v)}" for k, v in metrics)),
@@ -397,8 +417,9 @@ class PlainView:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         width = len(str(self.epochs)) if self.epochs else 1
+        epoch = "?" if epoch is None else epoch
         self._progress = Progress(
-            TextColumn(f"epoch {epoch:>{width}}/{self.epochs or '?'}", style="bold"),
+            TextColumn(f"epoch {epoch!s:>{width}}/{self.epochs or '?'}", style="bold"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),

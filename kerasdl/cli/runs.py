@@ -318,8 +318,10 @@ def compare(
             show_default=False,
         ),
     ] = None,
-    width: Annotated[int, typer.Option(help="Plot width in characters.", min=20)] = 60,
-    height: Annotated[int, typer.Option(help="Plot height in lines.", min=4)] = 12,
+    width: Annotated[
+        int, typer.Option(help="Plot width in characters (20-500).", min=20, max=500)
+    ] = 60,
+    height: Annotated[int, typer.Option(help="Plot height in lines (4-200).", min=4, max=200)] = 12,
 ):
     """Compare runs: a table of their best and final metrics, and their curves per epoch."""
     from kerasdl import runs

@@ -148,8 +148,10 @@ def plot(
         ),
     ] = Per.epoch,
     log_y: Annotated[bool, typer.Option("--log-y", help="Logarithmic learning-rate axis.")] = False,
-    width: Annotated[int, typer.Option(help="Plot width in characters.", min=20)] = 60,
-    height: Annotated[int, typer.Option(help="Plot height in lines.", min=4)] = 12,
+    width: Annotated[
+        int, typer.Option(help="Plot width in characters (20-500).", min=20, max=500)
+    ] = 60,
+    height: Annotated[int, typer.Option(help="Plot height in lines (4-200).", min=4, max=200)] = 12,
     json_output: Annotated[
         bool,
         typer.Option(

@@ -149,6 +149,24 @@ def test_events_in_order_with_one_based_epochs(full):
     assert [event for event in recorder.events if event["type"] != "batch"] == written
 
 
+def test_every_event_the_runner_writes_fits_the_one_declaration(full, split):
+    """The runner's events (a whole run, a stopped and resumed one, and the sinks' batch
+    events) are declared field by field: reading them back finds no problem."""
+    from kerasdl.events.record import RunRecord
+    from kerasdl.events.schema import SCHEMA, from_dict
+
+    for summary in (full[0], split[2]):  # the split run's file holds both of its parts
+        record = RunRecord.read(summary.run_dir / "events.jsonl")
+        assert record.problems == [], record.problems
+        assert record.status == summary.status == "completed"
+        assert record.best_restored is True and record.resumes == (summary is split[2])
+    for event in [*full[1].events, *split[1].events, *split[3].events]:
+        checked = from_dict(event)
+        assert checked.type in SCHEMA and checked.problems == (), checked
+        # Everything the runner writes is declared (nothing only "kept as unknown").
+        assert not checked.extra, (checked.type, sorted(checked.extra))
+
+
 def test_run_started(full):
     summary, recorder = full
     (started,) = recorder.of("run_started")
