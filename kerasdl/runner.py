@@ -49,6 +49,7 @@ from kerasdl.config import (
     schedule_spec,
 )
 from kerasdl.events import EventWriter
+from kerasdl.events.schema import FINISHED_STATUSES, Status
 
 __all__ = [
     "STATE_VERSION",
@@ -64,7 +65,7 @@ __all__ = [
 
 #: Every ``run_finished`` status. When several apply to one epoch, the first of ``nan``,
 #: ``early_stopped``, ``stopped`` is reported.
-STATUSES = ("completed", "early_stopped", "stopped", "nan", "interrupted", "failed")
+STATUSES = tuple(str(status) for status in Status if status in FINISHED_STATUSES)
 #: The version of ``state.json`` this runner writes and reads.
 STATE_VERSION = 1
 

@@ -38,6 +38,7 @@ from kerasdl.events.schema import (
     SCHEMA,
     Event,
     LineProblem,
+    from_dict,
     from_line,
 )
 
@@ -227,7 +228,9 @@ class EventWriter:
                 may be given to override the writer's.
 
         Raises:
-            TypeError: A field value is not JSON-able.
+            TypeError: A field value is not JSON-able, or a declared field has a value of the
+                wrong kind (`kerasdl.events.schema.SCHEMA`: what a reader would not accept is
+                never written).
             ValueError: A field is named ``schema`` or ``type``.
             RuntimeError: The writer is closed.
         """
@@ -250,6 +253,11 @@ class EventWriter:
                 fields.setdefault("host", socket.gethostname())
             event.update(fields)
             event = _plain(event)
+            checked = from_dict(_strict(event))  # the one declaration, as a reader will see it
+            if checked.problems:
+                raise TypeError(
+                    f"Event {type!r} does not fit schema 1: {'; '.join(checked.problems)}"
+                )
             if self._file is not None and type != "batch":
                 self._write(encode_event(event), durable=type in _DURABLE_TYPES)
             self._deliver(event)

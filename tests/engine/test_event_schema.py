@@ -315,3 +315,17 @@ def test_plot_sizes_have_maxima(args):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "Traceback" not in result.stdout + result.stderr
     assert "less than or equal to" in result.stdout + result.stderr
+
+
+def test_the_writer_never_writes_what_a_reader_would_not_accept(tmp_path):
+    from kerasdl.events import EventWriter, read_events
+
+    path = tmp_path / "events.jsonl"
+    with EventWriter(path, run_id="r") as events:
+        with pytest.raises(TypeError, match=r"epoch_ended.epoch: not an integer"):
+            events.emit("epoch_ended", epoch="1", metrics={})
+        with pytest.raises(TypeError, match=r"notice.message: not a string"):
+            events.emit("notice", level="info", message=3)
+        events.emit("epoch_ended", epoch=1, metrics={"loss": math.nan, "per_class": [0.5]})
+        events.emit("gradient_norms", norms=[1.0])  # a type of its own: declared nowhere, kept
+    assert [e["type"] for e in read_events(path)] == ["epoch_ended", "gradient_norms"]

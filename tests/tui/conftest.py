@@ -32,6 +32,15 @@ def widget_text(app, selector: str) -> str:
     return "\n".join(line[region.x : region.right] for line in lines)
 
 
+async def wait_until(pilot, condition, timeout=5.0):
+    """Let the app run until ``condition()`` holds (polled every 10 ms), at most ``timeout`` s."""
+    for _ in range(int(timeout / 0.01)):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError("condition not reached in time")
+
+
 async def settle(pilot, app=None) -> None:
     """Wait until the source workers are done and every message has been handled."""
     app = app or pilot.app

@@ -1,20 +1,12 @@
 """The runs browser: the runs of a directory, selection, overlaid curves, opening a run."""
 
 import pytest
-from conftest import frozen_clock, settle, widget_text
+from conftest import frozen_clock, settle, wait_until, widget_text
 from test_dashboard_snapshots import make_runs
 
 from kerasdl_tui.app import DashboardApp
 from kerasdl_tui.screens.run import RunScreen
 from kerasdl_tui.screens.runs import RunsScreen
-
-
-async def wait_until(pilot, condition, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.mark.asyncio

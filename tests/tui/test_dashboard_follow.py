@@ -3,19 +3,11 @@
 import json
 
 import pytest
-from conftest import frozen_clock, widget_text
+from conftest import frozen_clock, wait_until, widget_text
 
 from kerasdl.events import encode_event
 from kerasdl_tui.app import DashboardApp
 from kerasdl_tui.sources import FileSource
-
-
-async def wait_until(pilot, condition, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 def append(path, events):

@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from conftest import frozen_clock, settle, widget_text
+from conftest import frozen_clock, settle, wait_until, widget_text
 
 from kerasdl_tui.app import DashboardApp
 from kerasdl_tui.messages import SourceEnded
@@ -16,14 +16,6 @@ def held_in_epoch(events, epoch: int) -> int:
     """The index after the second batch event of ``epoch`` (a run in the middle of it)."""
     batches = [i for i, e in enumerate(events) if e["type"] == "batch" and e["epoch"] == epoch]
     return batches[1] + 1
-
-
-async def wait_until(pilot, condition, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.mark.asyncio

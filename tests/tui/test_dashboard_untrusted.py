@@ -17,7 +17,7 @@ import json
 import re
 
 import pytest
-from conftest import frozen_clock, screen_lines, screen_text, settle, widget_text
+from conftest import frozen_clock, screen_lines, screen_text, settle, wait_until, widget_text
 
 from kerasdl_tui.app import DashboardApp
 from kerasdl_tui.format import fmt_lr, fmt_number
@@ -147,14 +147,6 @@ def assert_inert(app) -> str:
         found = CONTROL.search(line)
         assert found is None, f"raw {found.group()!r} on screen line {number}: {line!r}"
     return screen_text(app)
-
-
-async def wait_until(pilot, condition, timeout=5.0):
-    for _ in range(int(timeout / 0.01)):
-        if condition():
-            return
-        await pilot.pause(0.01)
-    raise AssertionError("condition not reached in time")
 
 
 async def replayed(pilot) -> None:
