@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from kerasdl import resume as resume_format
 from kerasdl import runs
 from kerasdl.config import (
     METRICS,
@@ -277,7 +278,8 @@ def _callbacks_module():
                 self._model.stop_training = True
 
     class LastCheckpoint(keras.callbacks.Callback):
-        """Write ``last.keras`` (atomically) and then its ``state.json`` after every epoch.
+        """Write ``last.keras`` and its ``state.json``, as one unit (`kerasdl.resume.save_last`),
+        after every epoch.
 
         Listed after the early-stopping, plateau and best-checkpoint callbacks, so the state
         holds their decision of the same epoch. An epoch whose loss is not finite is not
@@ -285,28 +287,26 @@ def _callbacks_module():
         saved the same model, its file is copied instead of saving the model twice.
         """
 
-        def __init__(
-            self, path: Path, monitor, state: Callable[[int], dict], save_state, best=None
-        ):
+        def __init__(self, run_dir: Path, monitor, state: Callable[[int], dict], best=None):
             super().__init__()
-            self.path = path
+            self.run_dir = run_dir
             self._monitor = monitor
             self._state = state
-            self._save_state = save_state
             self._best = best
             self.saved_epoch = None
 
         def on_epoch_end(self, epoch, logs=None):
-            from kerasdl.callbacks import save_model_atomically
+            from kerasdl import resume
 
             if self._monitor.nan_epoch == epoch:
                 return
             best = self._best
             if best is not None and best.saved and best.epoch == epoch:
-                runs.copy_file_atomically(best.filepath, self.path)
+                write = resume.copy_for_last(best.filepath)
             else:
-                save_model_atomically(self.model, self.path)
-            self._save_state(self._state(epoch))
+                write = resume.save_model_for_last(self.model)
+            # last.keras and state.json as one unit: any instant leaves a complete pair
+            resume.save_last(self.run_dir, write, self._state(epoch))
             self.saved_epoch = epoch
 
     return RunMonitor, LastCheckpoint
@@ -373,6 +373,20 @@ def train(
     """
     started = time.monotonic()
     config = config.validate()
+    lock = None
+    if resume is not None and Path(resume).is_dir():
+        lock = resume_format.RunLock(resume).acquire()  # before anything reads its files
+    try:
+        return _train(config, sinks, resume, stop, callbacks, started, lock)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train(config, sinks, resume, stop, callbacks, started, lock):
+    """`train` after the config is valid, holding the lock of a run it resumes."""
+    if lock is not None:
+        resume_format.clean_temporaries(resume)  # a killed process's; none is being written
     resume_dir, state = _read_resume(config, resume)
     # Only the chief of a multi-worker run makes the run directory (see below).
     multi_worker = config.strategy == "multi-worker"
@@ -458,6 +472,7 @@ def train(
         )
 
     # Everything checkable is checked: from here on the run directory gets events.
+    new_lock = None
     if not chief:  # a multi-worker run's other workers write apart, and drop it at the end
         run_dir = Path(tempfile.mkdtemp(prefix=f"kerasdl-worker{worker}-"))
     elif resume_dir is not None:
@@ -465,6 +480,7 @@ def train(
         runs.write_text_atomically(run_dir / runs.CONFIG_FILE, config.to_toml())
     else:
         run_dir = runs.new_run_dir(config)
+        new_lock = resume_format.RunLock(run_dir).acquire()  # a new directory: always free
     writer = EventWriter(run_dir / runs.EVENTS_FILE, sinks, run_id=run_dir.name)
     run = _Run(
         config=config,
@@ -484,6 +500,8 @@ def train(
         return run.execute(train_data, validation, test_data, notices, stop, list(callbacks))
     finally:
         writer.close()
+        if new_lock is not None:
+            new_lock.release()
         if not chief:
             shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -517,6 +535,7 @@ class _Run:
         self.steps_per_execution = steps_per_execution
         self.initial_epoch = initial_epoch
         self.state = state
+        self.test_only = bool((state or {}).get("test_only"))
         self.started = started
         self.resumed_from = initial_epoch if state is not None else None
         self.loop = loop
@@ -534,7 +553,9 @@ class _Run:
         try:
             self._emit_started(notices)
             callback_list = self._callbacks(train_data, stop, extra_callbacks)
-            if self.config.strategy == "multi-worker":
+            if self.test_only:
+                pass  # every epoch ran before the interrupt: only the test is left
+            elif self.config.strategy == "multi-worker":
                 from kerasdl import distributed
 
                 # Keras's fit fails under MultiWorkerMirroredStrategy: a loop of our own.
@@ -583,7 +604,11 @@ class _Run:
                     shuffle=False,
                     verbose=0,
                 )
-            status = self._status()
+            if self.test_only:  # every epoch ran before: the status is that of the last one
+                status = self.state.get("status") or Status.COMPLETED.value
+                status = Status.COMPLETED.value if status == "running" else status
+            else:
+                status = self._status()
             test = self._evaluate_test(test_data)
             return self._finish(status, test=test)
         except KeyboardInterrupt as interrupt:
@@ -656,11 +681,7 @@ class _Run:
             mode=plateau_mode(es.monitor),
         )
         self.last = LastCheckpoint(
-            self.run_dir / runs.LAST_MODEL_FILE,
-            self.monitor,
-            self._resume_state,
-            lambda state: runs.save_resume_state(self.run_dir, state),
-            best=self.checkpoint,
+            self.run_dir, self.monitor, self._resume_state, best=self.checkpoint
         )
         if self.state is not None:
             self._restore_callbacks()
@@ -848,16 +869,15 @@ class _Run:
 
 
 def _read_resume(config, resume):
-    """``(run_dir, state)`` to resume, or ``(None, None)``; `RunError` if it cannot be."""
+    """``(run_dir, state)`` to resume, or ``(None, None)``; `RunError` if it cannot be.
+
+    Call it holding the run's `kerasdl.resume.RunLock` (`train` does)."""
     if resume is None:
         return None, None
     run_dir = Path(resume)
     if not run_dir.is_dir():
         raise runs.RunError(f"cannot resume {run_dir}: no such run directory")
-    last = run_dir / runs.LAST_MODEL_FILE
-    state = runs.load_resume_state(run_dir)
-    if not last.is_file():
-        raise runs.RunError(f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} is missing")
+    state = resume_format.load_state(run_dir)  # the state of the last.keras on disk
     if state.get("version") != STATE_VERSION:
         raise runs.RunError(
             f"cannot resume {run_dir}: {runs.STATE_FILE} has version {state.get('version')!r}; "
@@ -871,6 +891,9 @@ def _read_resume(config, resume):
             "and the dropout masks)",
         )
     done = int(state["epochs_done"])
+    test_left = _test_left(run_dir)
+    if test_left and (state.get("status") in ("early_stopped", "stopped") or done >= config.epochs):
+        return run_dir, {**state, "test_only": True}  # trained to its end: only the test is left
     if state.get("status") == "early_stopped":
         raise runs.RunError(
             f"cannot resume {run_dir}: it stopped early at epoch {done} (its validation metric "
@@ -885,15 +908,30 @@ def _read_resume(config, resume):
     return run_dir, state
 
 
+def _test_left(run_dir) -> bool:
+    """Whether the run's last part ended before its test evaluation (interrupted or killed
+    after its last epoch): `--resume` then only evaluates the test set."""
+    from kerasdl.events.record import RunRecord
+
+    try:
+        record = RunRecord.read(Path(run_dir) / runs.EVENTS_FILE)
+    except OSError:
+        return False
+    if record.finished is None:
+        return record.started is not None  # killed: no run_finished at all
+    return record.test_metrics is None and record.status == Status.INTERRUPTED.value
+
+
 def _restore(model, run_dir, state, steps_per_epoch):
     """Load ``last.keras`` into the compiled ``model``; returns the epoch to start at."""
     model.optimizer.build(model.trainable_variables)
     try:
         model.load_weights(run_dir / runs.LAST_MODEL_FILE)
     except ValueError as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else "no detail"
         raise runs.RunError(
             f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} does not fit the model of this "
-            f"config ({error})"
+            f"config (the layers or their sizes changed: {first})"
         ) from None
     iterations = _to_int(model.optimizer.iterations)
     if state["steps_per_epoch"] != steps_per_epoch or iterations != state["iterations"]:

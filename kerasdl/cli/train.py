@@ -152,6 +152,15 @@ def build_config(config_file, flags: dict, sets: list[str], resume: str | None):
         runs_dir = flags.get("runs_dir") or TrainConfig().runs_dir
         resume_dir = Path(runs.resolve_run_dir(resume, runs_dir))
         config = TrainConfig.from_toml(resume_dir / "config.toml")
+        given = overrides.get("run_name")
+        if given not in (None, "", config.run_name, resume_dir.name):
+            from kerasdl.config import ConfigError
+
+            raise ConfigError(
+                "run_name",
+                given,
+                f"{resume_dir.name!r} or none with --resume (a run keeps its name)",
+            )
     elif config_file is not None:
         config = TrainConfig.from_toml(config_file)
     else:
@@ -238,8 +247,9 @@ def interrupted_message(view) -> str:
 
 @contextlib.contextmanager
 def sigterm_as_keyboard_interrupt():
-    """While training, SIGTERM raises KeyboardInterrupt in the main thread (once), so a
-    ``kill`` or a batch scheduler's stop ends the run as cleanly as Ctrl-C does."""
+    """While training, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread (once), so
+    a ``kill``, a batch scheduler's stop or a closed SSH session ends the run as cleanly as
+    Ctrl-C does."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -251,11 +261,14 @@ def sigterm_as_keyboard_interrupt():
         fired.append(signum)
         raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    # SIGHUP (the SSH session closed, the terminal went away) stops a run as SIGTERM does.
+    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    previous = {name: signal.signal(getattr(signal, name), handler) for name in names}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for name, old in previous.items():
+            signal.signal(getattr(signal, name), old)
 
 
 # Lines TensorFlow's C++ side writes to stderr that say nothing to a person training a model:

@@ -543,3 +543,19 @@ def test_auto_ui_without_a_terminal_says_why_it_uses_the_plain_view(monkeypatch,
     first, second = result.stderr.strip().splitlines()
     assert first == "note: stdout is not a terminal, so the dashboard cannot draw: plain view"
     assert second == "error: run: stop here"
+
+
+def test_resume_keeps_the_runs_name(tmp_path):
+    from kerasdl.cli.train import build_config
+    from kerasdl.config import ConfigError, TrainConfig
+
+    run_dir = tmp_path / "runs" / "mine"
+    run_dir.mkdir(parents=True)
+    (run_dir / "events.jsonl").write_text("")
+    (run_dir / "config.toml").write_text(TrainConfig(runs_dir=str(tmp_path / "runs")).to_toml())
+    with pytest.raises(ConfigError, match=r"run_name: got 'other'.*a run keeps its name"):
+        build_config(None, {"run_name": "other"}, [], str(run_dir))
+    _config, resume_dir = build_config(None, {"run_name": "mine"}, [], str(run_dir))
+    assert resume_dir == run_dir
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "--run-name", "x"])
+    assert result.exit_code == 2 and "a run keeps its name" in result.stderr

@@ -261,3 +261,81 @@ def test_regression_run(tmp_path):
     )
     mae = np.mean(np.abs(predictions.astype("float64") - dataset.y_test))
     assert summary.test["mae"] == pytest.approx(mae, rel=1e-5)
+
+
+# --------------------------------------------------------------------------- resume is a promise
+
+
+def test_an_interrupt_during_the_test_is_finished_by_resume(tmp_path, monkeypatch):
+    """Ctrl-C while the test set is evaluated (every epoch done) is not a dead end: --resume
+    evaluates the test with the best epoch's weights and ends the run as it would have."""
+    config = small_config(tmp_path, run_name="test-cut", epochs=2)
+    original = runner._Run._evaluate_test
+
+    def interrupted(self, test_data):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner._Run, "_evaluate_test", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train(config)
+    run_dir = tmp_path / "test-cut"
+    assert read_events(run_dir / "events.jsonl")[-1]["status"] == "interrupted"
+    monkeypatch.setattr(runner._Run, "_evaluate_test", original)
+    summary = runner.train(config, resume=run_dir)
+    assert summary.status == "completed" and set(summary.test) == {"loss", "accuracy"}
+    events = read_events(run_dir / "events.jsonl")
+    assert [e["epoch"] for e in events if e["type"] == "epoch_ended"] == [1, 2]  # none again
+    finished = [e for e in events if e["type"] == "run_finished"]
+    assert finished[-1]["restored_best"] is True and finished[-1]["test"] == summary.test
+    assert finished[-1]["epochs_run"] == 2
+    with pytest.raises(runs.RunError, match="its 2 epochs are done"):
+        runner.train(config, resume=run_dir)  # now it is done: nothing left to resume
+
+
+def test_a_run_killed_after_its_last_epoch_resumes_to_its_test(tmp_path):
+    config = small_config(tmp_path, run_name="killed", epochs=2)
+    runner.train(config)
+    run_dir = tmp_path / "killed"
+    # As kill -9 after the last epoch: no run_finished, no summary.
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    (run_dir / "events.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    (run_dir / "summary.json").unlink()
+    summary = runner.train(config, resume=run_dir)
+    assert summary.status == "completed" and summary.test is not None
+
+
+def test_a_run_in_use_is_not_resumed_twice(tmp_path):
+    from kerasdl.resume import RunLock
+
+    config = small_config(tmp_path, run_name="busy", epochs=1)
+    runner.train(config)
+    with RunLock(tmp_path / "busy"), pytest.raises(runs.RunError, match="is in use"):
+        runner.train(config.override({"epochs": 2}), resume=tmp_path / "busy")
+    events = read_events(tmp_path / "busy" / "events.jsonl")
+    assert [e["type"] for e in events].count("run_started") == 1  # nothing was written
+
+
+def test_a_damaged_last_checkpoint_is_named_before_anything_trains(tmp_path):
+    config = small_config(tmp_path, run_name="torn", epochs=1)
+    runner.train(config)
+    run_dir = tmp_path / "torn"
+    before = (run_dir / "events.jsonl").read_text()
+    with open(run_dir / "last.keras", "r+b") as handle:
+        handle.seek(100)
+        handle.write(b"garbage")
+    with pytest.raises(runs.RunError, match=r"last\.keras matches no saved state"):
+        runner.train(config.override({"epochs": 2}), resume=run_dir)
+    assert (run_dir / "events.jsonl").read_text() == before
+
+
+def test_sighup_stops_a_run_as_sigterm_does():
+    import os
+    import signal
+    import time
+
+    from kerasdl.cli.train import sigterm_as_keyboard_interrupt
+
+    with pytest.raises(KeyboardInterrupt, match="SIGHUP"), sigterm_as_keyboard_interrupt():
+        os.kill(os.getpid(), signal.SIGHUP)  # the SSH session closed
+        time.sleep(5)  # the handler raises here, at once
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # restored afterwards
