@@ -157,11 +157,14 @@ def load_state(run_dir: str | os.PathLike) -> dict:
             "replaced; start a new run, or copy back the run's own last.keras"
         )
     best = run_dir / runs.BEST_MODEL_FILE
-    if state.get("best_sha256") and best.is_file() and file_sha256(best) != state["best_sha256"]:
+    if best.is_file() and file_sha256(best) != state.get("best_sha256") and not _is_zip(best):
+        # Not the file the state recorded, and not a whole archive either: damaged. (A whole
+        # one that differs is the best of the epoch the stop cut short: it was replaced before
+        # the state was, and the resumed epoch, computed again exactly, writes it again.)
         raise runs.RunError(
-            f"cannot resume {run_dir}: {runs.BEST_MODEL_FILE} is not the file the run saved "
-            "(damaged or replaced); the test step would use it. Remove it to resume without "
-            "it (the next better epoch writes it again), or copy back the run's own"
+            f"cannot resume {run_dir}: {runs.BEST_MODEL_FILE} is damaged (not a whole .keras "
+            "archive); the test step would use it. Remove it to resume without it (the next "
+            "better epoch writes it again), or copy back the run's own"
         )
     return state
 

@@ -38,8 +38,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from kerasdl import _interrupt, runs
 from kerasdl import resume as resume_format
-from kerasdl import runs
 from kerasdl.config import (
     METRICS,
     ConfigError,
@@ -230,6 +230,14 @@ def make_strategy(name: str):
 # The runner's callbacks.
 
 
+def _raise_if_interrupted():
+    """Raise the stop a signal asked for, if its own raise was swallowed (`kerasdl._interrupt`)."""
+    reason = _interrupt.pending()
+    if reason is not None:
+        _interrupt.clear()
+        raise KeyboardInterrupt(reason)
+
+
 def _callbacks_module():
     """Define the private callbacks once Keras is imported (this module stays light)."""
     import keras
@@ -259,6 +267,7 @@ def _callbacks_module():
                 self._set_data_epoch(epoch)
 
         def on_train_batch_end(self, batch, logs=None):
+            _raise_if_interrupted()
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
                 # `_model`, not `model`: on JAX, `model` syncs the variables from the
@@ -266,13 +275,17 @@ def _callbacks_module():
                 self._model.stop_training = True
 
         def on_epoch_end(self, epoch, logs=None):
+            _raise_if_interrupted()
             logs = logs or {}
-            loss = logs.get("loss")
             self.last_epoch = epoch
             self.last_logs = dict(logs)
-            if loss is not None and not math.isfinite(float(loss)):
-                self.nan_epoch = epoch
-                self._model.stop_training = True
+            # A training or validation loss that is not finite ends the run as "nan": the
+            # weights (or the data) are broken, and nothing after them can be trusted.
+            for key in ("loss", "val_loss"):
+                value = logs.get(key)
+                if value is not None and not math.isfinite(float(value)):
+                    self.nan_epoch = epoch
+                    self._model.stop_training = True
             if self._stop is not None and self._stop.is_set():
                 self.stop_epoch = epoch
                 self._model.stop_training = True
@@ -610,8 +623,12 @@ class _Run:
             else:
                 status = self._status()
             test = self._evaluate_test(test_data)
+            loss = (test or {}).get("loss")
+            if loss is not None and not math.isfinite(loss):
+                status = Status.NAN.value  # the test loss of the kept weights is not finite
             return self._finish(status, test=test)
         except KeyboardInterrupt as interrupt:
+            _interrupt.clear()  # this stop is handled
             if not self.finished:
                 self._finish("interrupted", error=str(interrupt) or None)
             raise

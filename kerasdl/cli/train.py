@@ -16,6 +16,7 @@ from pathlib import Path
 
 import typer
 
+from kerasdl import _interrupt
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 
@@ -259,7 +260,9 @@ def sigterm_as_keyboard_interrupt():
         if fired:  # already stopping: let the runner finish its cleanup
             return
         fired.append(signum)
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        reason = f"signal {signal.Signals(signum).name}"
+        _interrupt.request(reason)  # raised again by the runner if this raise is swallowed
+        raise KeyboardInterrupt(reason)
 
     # SIGHUP (the SSH session closed, the terminal went away) stops a run as SIGTERM does.
     names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
@@ -267,6 +270,7 @@ def sigterm_as_keyboard_interrupt():
     try:
         yield
     finally:
+        _interrupt.clear()
         for name, old in previous.items():
             signal.signal(getattr(signal, name), old)
 

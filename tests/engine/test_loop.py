@@ -9,7 +9,6 @@ weights must end the same.
 
 import json
 import os
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -254,17 +253,21 @@ def test_last_checkpoint_copies_best_when_the_epoch_improved(tmp_path, monkeypat
     # Two epochs that both improve val_loss, then a run whose epochs 2 and 3 cannot improve:
     # last.keras is a copy of best.keras in an improving epoch (the model is saved once, by the
     # best checkpoint) and a save of its own in the others.
-    import kerasdl.callbacks
-    from kerasdl import load_model
+    from kerasdl import load_model, resume
 
     saved_by_last = []
-    save = kerasdl.callbacks.save_model_atomically  # the runner's last-checkpoint saver's
+    save = resume.save_model_for_last  # the runner's last-checkpoint saver
 
-    def counting_save(model, path):
-        saved_by_last.append(Path(path).name)
-        save(model, path)
+    def counting_save(model):
+        write = save(model)
 
-    monkeypatch.setattr(kerasdl.callbacks, "save_model_atomically", counting_save)
+        def counted(path):
+            saved_by_last.append("last.keras")
+            write(path)
+
+        return counted
+
+    monkeypatch.setattr(resume, "save_model_for_last", counting_save)
     config = _config(runs_dir=str(tmp_path), **{"schedule.warmup_epochs": 0})
     summary = runner.train(config)
     ended = [e for e in read_events(summary.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]

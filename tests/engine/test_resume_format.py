@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 
 import pytest
 
@@ -104,8 +105,12 @@ def test_a_damaged_or_replaced_checkpoint_is_named_before_training(tmp_path):
         load_state(run_dir)
     save_last(run_dir, _model(1), {"epochs_done": 1})
     (run_dir / runs.BEST_MODEL_FILE).write_bytes(b"other")
-    with pytest.raises(runs.RunError, match=r"best.keras is not the file the run saved"):
+    with pytest.raises(runs.RunError, match=r"best\.keras is damaged \(not a whole \.keras"):
         load_state(run_dir)
+    # A whole archive that differs: the best of the epoch a stop cut short, accepted.
+    with zipfile.ZipFile(run_dir / runs.BEST_MODEL_FILE, "w") as archive:
+        archive.writestr("config.json", "{}")
+    assert load_state(run_dir)["epochs_done"] == 1
     (run_dir / runs.BEST_MODEL_FILE).unlink()
     assert load_state(run_dir)["epochs_done"] == 1
     (run_dir / runs.STATE_FILE).write_text("{not json")
@@ -116,8 +121,6 @@ def test_a_damaged_or_replaced_checkpoint_is_named_before_training(tmp_path):
 def test_an_older_state_without_hashes_is_read_and_a_broken_archive_named(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    import zipfile
-
     with zipfile.ZipFile(run_dir / runs.LAST_MODEL_FILE, "w") as archive:
         archive.writestr("config.json", "{}")
     runs.save_resume_state(run_dir, {"epochs_done": 3})

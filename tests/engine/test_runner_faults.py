@@ -339,3 +339,46 @@ def test_sighup_stops_a_run_as_sigterm_does():
         os.kill(os.getpid(), signal.SIGHUP)  # the SSH session closed
         time.sleep(5)  # the handler raises here, at once
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL  # restored afterwards
+
+
+def test_a_validation_loss_that_is_not_finite_ends_the_run_as_nan(tmp_path):
+    """Weights broken after an epoch's last step: its training loss is finite (it was taken
+    before), its validation loss is NaN. The run ends as "nan", and that epoch is not saved."""
+
+    class PoisonLastStep(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.epoch = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == STEPS - 1:
+                kernel = self.model.get_layer("logits").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    config = small_config(tmp_path, run_name="val-nan")
+    summary = runner.train(config, callbacks=[PoisonLastStep()])
+    events = read_events(tmp_path / "val-nan" / "events.jsonl")
+    last = [e for e in events if e["type"] == "epoch_ended"][-1]
+    assert last["epoch"] == 2 and math.isfinite(last["metrics"]["loss"])
+    assert math.isnan(last["metrics"]["val_loss"])
+    assert summary.status == "nan" and summary.epochs_run == 2
+    assert runs.load_resume_state(tmp_path / "val-nan")["epoch"] == 0  # epoch 2 not saved
+    assert summary.test is not None and math.isfinite(summary.test["loss"])  # best: epoch 1
+
+
+def test_a_swallowed_interrupt_is_raised_again_at_the_next_step(tmp_path):
+    """A signal's KeyboardInterrupt raised inside a __del__ is dropped by Python; the pending
+    request makes the runner stop at its next hook all the same."""
+    from kerasdl import _interrupt
+
+    def swallowed(model):
+        _interrupt.request("signal SIGTERM")  # as the CLI's handler, whose raise was lost
+
+    config = small_config(tmp_path, run_name="lost-signal")
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        runner.train(config, callbacks=[AtEpoch(1, swallowed, hook="epoch_begin")])
+    assert _interrupt.pending() is None
+    assert read_events(tmp_path / "lost-signal" / "events.jsonl")[-1]["status"] == "interrupted"
