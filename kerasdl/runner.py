@@ -774,22 +774,37 @@ class _Run:
     # -- the end
 
     def _status_so_far(self, epoch):
-        if self.monitor.stop_epoch == epoch:
-            return "stopped"
-        stopped = self.early_stopping is not None and self.early_stopping.stopped_epoch == epoch
-        if stopped:
-            return "early_stopped"
-        return "completed" if epoch + 1 >= self.config.epochs else "running"
+        """The status after ``epoch`` (0-based), for its ``state.json`` (`_status_after`)."""
+        return self._status_after(epoch)
 
     def _status(self):
+        """The status of the run once it has ended (`_status_after`)."""
+        return self._status_after(None)
+
+    def _status_after(self, epoch):
+        """The one rule of a run's status, after ``epoch`` (0-based) or at the end (None).
+
+        The first of ``nan`` (a loss that is not finite), ``early_stopped`` (early stopping
+        ended it before its last epoch), ``stopped`` (a person asked); else ``completed`` once
+        every epoch ran (also when early stopping fired at the last one: nothing was cut
+        short), and ``running`` before.
+        """
         monitor = self.monitor
-        if monitor.nan_epoch is not None:
-            return "nan"
-        if self.early_stopping is not None and self.early_stopping.stopped_epoch is not None:
-            return "early_stopped"
-        if monitor.stop_epoch is not None:
-            return "stopped"
-        return "completed"
+        last = monitor.last_epoch if epoch is None else epoch
+
+        def at(marked):
+            return marked is not None and (epoch is None or marked == epoch)
+
+        if at(monitor.nan_epoch):
+            return Status.NAN.value
+        stopped = None if self.early_stopping is None else self.early_stopping.stopped_epoch
+        if at(stopped) and stopped + 1 < self.config.epochs:
+            return Status.EARLY_STOPPED.value
+        if at(monitor.stop_epoch):
+            return Status.STOPPED.value
+        if epoch is None or (last is not None and last + 1 >= self.config.epochs):
+            return Status.COMPLETED.value
+        return Status.RUNNING.value
 
     def _evaluate_test(self, test_data):
         best = self.run_dir / runs.BEST_MODEL_FILE
@@ -810,8 +825,13 @@ class _Run:
             results = self.model.evaluate(test_data, verbose=0, return_dict=True)
         return {name: float(value) for name, value in results.items()}
 
-    def _epochs_run(self):
+    def _epochs_run(self, status=None):
+        """Epochs finished; for an interrupted run, those checkpointed (an interrupt between
+        an epoch's end and its save leaves that epoch to be run again)."""
         last = self.monitor.last_epoch if self.monitor is not None else None
+        if status == Status.INTERRUPTED.value and self.last is not None:
+            saved = self.last.saved_epoch
+            return self.initial_epoch if saved is None else saved + 1
         if last is None:
             return self.initial_epoch
         return last + 1
@@ -828,7 +848,7 @@ class _Run:
         self.finished = True
         best_epoch, best = self._best()
         duration = time.monotonic() - self.started
-        epochs_run = self._epochs_run()
+        epochs_run = self._epochs_run(status)
         last_saved = self.last.saved_epoch if self.last is not None else None
         fields = {
             "status": status,
