@@ -111,14 +111,17 @@ def init(
 
 def _check_options(depth, width, activation, inits, batch_size, steps, threshold, data):
     """The parsed initializer names; any bad option ends the command with exit code 2."""
-    for option, value, low in (
-        ("--depth", depth, 1),
-        ("--width", width, 1),
-        ("--batch-size", batch_size, 1),
-        ("--steps", steps, 0),
+    # Upper bounds keep the network in memory (50 x 4096^2 float32 weights: 3.4 GB) and the
+    # symmetry check short; the batch is bounded by the training examples (the experiment).
+    for option, value, low, high in (
+        ("--depth", depth, 1, 50),
+        ("--width", width, 1, 4096),
+        ("--batch-size", batch_size, 1, None),
+        ("--steps", steps, 0, 10_000),
     ):
-        if value < low:
-            errors.fail(f"{option}: got {value}; allowed: an integer >= {low}")
+        if value < low or (high is not None and value > high):
+            allowed = f"an integer from {low} to {high}" if high else f"an integer >= {low}"
+            errors.fail(f"{option}: got {value}; allowed: {allowed}")
     if activation not in ACTIVATIONS:
         errors.fail(f"--activation: got {activation!r}; allowed: {', '.join(ACTIVATIONS)}")
     if data not in DATA_NAMES:
