@@ -2,9 +2,11 @@
 
     python tests/engine/kill_resume.py [--kills 200] [--seed 0] [--resume-every 10] [--keep DIR]
 
-Each trial starts ``kerasdl train`` on mnist-mini (512 examples, 30 short epochs: a checkpoint
-about every 60 ms, so many instants fall inside a save) and, once the run has started, sends a
-signal at a random instant of its expected length: SIGKILL mostly, SIGINT and SIGTERM in turn.
+Each trial starts ``kerasdl train`` on mnist-mini (512 examples, 30 short epochs, no early
+stopping: a checkpoint about every 60 ms, so many instants fall inside a save) and sends a signal
+at a random instant: in 3 trials of 4 after its first epoch was saved (uniform over the rest of
+the run's measured length), in the others anywhere after the run started; SIGKILL mostly,
+SIGINT and SIGTERM in turn.
 Then the run directory must either hold a state that `kerasdl.resume.load_state` accepts (the
 last finished epoch, its checkpoint whole and matching), or be refused with the one precise reason
 a kill can leave ("no epoch finished"). Every ``--resume-every``-th run (and every run whose
@@ -105,12 +107,19 @@ def main(argv=None) -> int:
     runs_dir.mkdir(parents=True, exist_ok=True)
 
     process, began = start(runs_dir, "measure")
-    process.wait()
-    if began is None or process.returncode != 0:
+    first_save = None
+    while process.poll() is None:
+        if first_save is None and (runs_dir / "measure" / "state.json").exists():
+            first_save = time.monotonic() - began
+        time.sleep(0.002)
+    if began is None or process.returncode != 0 or first_save is None:
         print(process.stderr.read() if process.stderr else "", file=sys.stderr)
         raise SystemExit("the measuring run failed")
     length = time.monotonic() - began
-    print(f"a whole run takes {length:.2f} s after its start; {args.kills} kills follow")
+    print(
+        f"a whole run takes {length:.2f} s after its start, its first epoch is saved at "
+        f"{first_save:.2f} s; {args.kills} kills follow (3 in 4 after that first save)"
+    )
 
     counts = {"resumable": 0, "refused (no epoch finished)": 0, "ended first": 0, "resumed": 0}
     failures = []
@@ -118,7 +127,13 @@ def main(argv=None) -> int:
         name = f"kill-{trial:03d}"
         sig = SIGNALS[trial % len(SIGNALS)]
         process, began = start(runs_dir, name)
-        delay = rng.uniform(0.0, length)
+        if trial % 4 == 3:  # anywhere in the run, its start and first epoch included
+            delay = rng.uniform(0.0, length)
+        else:  # among the saves: after the first, where a stop must keep a whole pair
+            while process.poll() is None and not (runs_dir / name / "state.json").exists():
+                time.sleep(0.0005)
+            began = time.monotonic()
+            delay = rng.uniform(0.0, max(0.0, length - first_save))
         while began is not None and time.monotonic() < began + delay:
             time.sleep(0.0005)
         if process.poll() is not None:
