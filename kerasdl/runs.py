@@ -373,6 +373,8 @@ class RunInfo:
 
     def curve(self, metric: str) -> list[tuple[int, float]]:
         """``[(epoch, value), ...]`` of one metric, or of ``"learning_rate"``."""
+        if self.record is not None and self.record.epochs_run == len(self.history):
+            return self.record.series(metric)  # the one rule
         points = []
         for row in self.history:
             if metric == "learning_rate":

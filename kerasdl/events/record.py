@@ -15,10 +15,8 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from kerasdl.events.schema import (
-    FINISHED_STATUSES,
     STATUS_LABELS,
     Event,
     LineProblem,
@@ -204,11 +202,6 @@ class RunRecord:
     def live(self) -> bool:
         """Whether the run has not ended (waiting, running or stopping)."""
         return self.status in _LIVE
-
-    @property
-    def ended(self) -> bool:
-        """Whether the current part wrote its ``run_finished``."""
-        return self.finished is not None and self.status in {s.value for s in FINISHED_STATUSES}
 
     @property
     def status_label(self) -> str:
@@ -485,9 +478,3 @@ class RunRecord:
             name = self.section("schedule").get("name")
             words = "step" if name == "step" else (f"{name} schedule" if name else words)
         return letter, words
-
-
-def read_record(path: str | os.PathLike) -> RunRecord:
-    """`RunRecord.read` of a path (a run directory or its ``events.jsonl``)."""
-    path = Path(path)
-    return RunRecord.read(path / "events.jsonl" if path.is_dir() else path)
