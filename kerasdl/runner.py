@@ -387,7 +387,8 @@ def train(
     started = time.monotonic()
     config = config.validate()
     lock = None
-    if resume is not None and Path(resume).is_dir():
+    # Every worker of a multi-worker run resumes the same directory: no lock there.
+    if resume is not None and Path(resume).is_dir() and config.strategy != "multi-worker":
         lock = resume_format.RunLock(resume).acquire()  # before anything reads its files
     try:
         return _train(config, sinks, resume, stop, callbacks, started, lock)
@@ -493,7 +494,8 @@ def _train(config, sinks, resume, stop, callbacks, started, lock):
         runs.write_text_atomically(run_dir / runs.CONFIG_FILE, config.to_toml())
     else:
         run_dir = runs.new_run_dir(config)
-        new_lock = resume_format.RunLock(run_dir).acquire()  # a new directory: always free
+        if not multi_worker:
+            new_lock = resume_format.RunLock(run_dir).acquire()  # a new directory: always free
     writer = EventWriter(run_dir / runs.EVENTS_FILE, sinks, run_id=run_dir.name)
     run = _Run(
         config=config,
