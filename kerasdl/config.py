@@ -149,6 +149,11 @@ METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
 
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _SEED_LIMIT = 2**32  # JAX keeps seeds as uint32.
+#: Upper bounds of the sizes (a config beyond them fails at once, naming the field).
+MAX_EPOCHS = 1_000_000
+MAX_BATCH = 1 << 20
+MAX_STEPS_PER_EXECUTION = 1 << 16
+MAX_THREADS = 1024
 
 
 def monitors(task: str, validation: bool = True) -> tuple[str, ...]:
@@ -741,6 +746,35 @@ def _int_at_least(path, value, low):
     )
 
 
+def _int_in(path, value, low, high):
+    """An integer in ``[low, high]``: sizes get real upper bounds (a batch of 2**63 examples
+    would reach TensorFlow and fail there, after the data was loaded)."""
+    _check(
+        path,
+        value,
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+        f"an integer in [{low}, {high:,}]",
+    )
+
+
+# Control characters (NUL included) in a path fail deep in TensorFlow or the OS; 1,024
+# characters is a quarter of Linux's PATH_MAX.
+_PATH_UNSAFE = re.compile("[\x00-\x1f\x7f]")
+_PATH_MAX = 1024
+
+
+def _path(path, value, *, empty_ok):
+    _check(
+        path,
+        value,
+        (empty_ok or value.strip() != "")
+        and len(value) <= _PATH_MAX
+        and _PATH_UNSAFE.search(value) is None,
+        f"a{'' if empty_ok else ' non-empty'} path of at most {_PATH_MAX:,} characters, "
+        "without control characters",
+    )
+
+
 def _real(path, value, *, low=None, high=None, low_open=False, high_open=False):
     """A finite number in the interval; `allowed` is written in interval notation."""
     ok = _is_real(value)
@@ -796,11 +830,11 @@ def _validate(c: TrainConfig):
 
     # Top level.
     _check("seed", c.seed, 0 <= c.seed < _SEED_LIMIT, f"an integer in [0, {_SEED_LIMIT})")
-    _int_at_least("epochs", c.epochs, 1)
-    _int_at_least("batch_size", c.batch_size, 1)
-    _int_at_least("eval_batch_size", c.eval_batch_size, 1)
+    _int_in("epochs", c.epochs, 1, MAX_EPOCHS)
+    _int_in("batch_size", c.batch_size, 1, MAX_BATCH)
+    _int_in("eval_batch_size", c.eval_batch_size, 1, MAX_BATCH)
     _real("validation_split", c.validation_split, low=0.0, high=1.0, high_open=True)
-    _int_at_least("steps_per_execution", c.steps_per_execution, 1)
+    _int_in("steps_per_execution", c.steps_per_execution, 1, MAX_STEPS_PER_EXECUTION)
     _check(
         "jit_compile",
         c.jit_compile,
@@ -809,8 +843,8 @@ def _validate(c: TrainConfig):
     )
     _name("loop", c.loop, LOOPS)
     if c.intra_op_threads != "auto":
-        _int_at_least("intra_op_threads", c.intra_op_threads, 0)
-    _int_at_least("inter_op_threads", c.inter_op_threads, 0)
+        _int_in("intra_op_threads", c.intra_op_threads, 0, MAX_THREADS)
+    _int_in("inter_op_threads", c.inter_op_threads, 0, MAX_THREADS)
     _name("strategy", c.strategy, STRATEGIES)
     _check(
         "loop",
@@ -818,7 +852,7 @@ def _validate(c: TrainConfig):
         c.loop != "kerasdl" or c.strategy == "default",
         f"'auto' or 'fit' with strategy {c.strategy!r} (kerasdl's loop runs on one device)",
     )
-    _check("runs_dir", c.runs_dir, c.runs_dir.strip() != "", "a non-empty folder path")
+    _path("runs_dir", c.runs_dir, empty_ok=False)
     _check(
         "run_name",
         c.run_name,
@@ -829,6 +863,7 @@ def _validate(c: TrainConfig):
     # [data]
     d = c.data
     _name("data.name", d.name, DATASETS)
+    _path("data.data_dir", d.data_dir, empty_ok=True)
     _real("data.mean", d.mean)
     _real("data.std", d.std, low=0.0, low_open=True)
     if d.limit is not None:

@@ -202,7 +202,7 @@ def test_unknown_key_suggests_the_closest(fake):
     ("args", "message"),
     [
         (["--set", "epochs"], "expected KEY=VALUE"),
-        (["--epochs", "0"], "epochs: got 0; allowed: an integer >= 1"),
+        (["--epochs", "0"], "epochs: got 0; allowed: an integer in [1, 1,000,000]"),
         (["--config", "no-such.toml"], "does not exist"),
         (["--ui", "fancy"], "'fancy' is not one of"),
         (["--resume", "nope"], "no run 'nope'"),

@@ -163,6 +163,7 @@ _PRINTABLE = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",)),  # any text TOML can hold
     max_size=20,
 )
+_PATH = _PRINTABLE.filter(lambda s: not re.search("[\x00-\x1f\x7f]", s))  # a valid path
 _UNIT = st.floats(0.0, 1.0, exclude_max=True, allow_nan=False)
 _POSITIVE = st.floats(1e-12, 1e6, allow_nan=False)
 
@@ -198,11 +199,11 @@ def valid_configs(draw):
         steps_per_execution=draw(st.integers(1, 100)),
         jit_compile=draw(st.sampled_from(cfg.JIT_COMPILE)),
         strategy=draw(st.sampled_from(cfg.STRATEGIES)),
-        runs_dir=draw(_PRINTABLE.filter(lambda s: s.strip() != "")),
+        runs_dir=draw(_PATH.filter(lambda s: s.strip() != "")),
         run_name=draw(st.from_regex(r"\A([A-Za-z0-9][A-Za-z0-9._-]{0,20})?\Z")),
         data=cfg.DataConfig(
             name=dataset,
-            data_dir=draw(_PRINTABLE),
+            data_dir=draw(_PATH),
             mean=draw(st.floats(-1e3, 1e3)),
             std=draw(_POSITIVE),
             limit=draw(st.none() | st.integers(2, 10**6)),
@@ -436,13 +437,14 @@ _OPTIMIZER_NAMES = "'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
         ({"optimizer.name": "lbfgs"}, "optimizer.name", "lbfgs", f"one of {_OPTIMIZER_NAMES}"),
         ({"seed": -1}, "seed", -1, "an integer in [0, 4294967296)"),
         ({"seed": 2**32}, "seed", 2**32, "an integer in [0, 4294967296)"),
-        ({"epochs": 0}, "epochs", 0, "an integer >= 1"),
-        ({"batch_size": 0}, "batch_size", 0, "an integer >= 1"),
-        ({"eval_batch_size": -5}, "eval_batch_size", -5, "an integer >= 1"),
+        ({"epochs": 0}, "epochs", 0, "an integer in [1, 1,000,000]"),
+        ({"batch_size": 0}, "batch_size", 0, "an integer in [1, 1,048,576]"),
+        ({"batch_size": 2**63}, "batch_size", 2**63, "an integer in [1, 1,048,576]"),
+        ({"eval_batch_size": -5}, "eval_batch_size", -5, "an integer in [1, 1,048,576]"),
         ({"validation_split": 1.0}, "validation_split", 1.0, "a number in [0.0, 1.0)"),
         ({"validation_split": -0.1}, "validation_split", -0.1, "a number in [0.0, 1.0)"),
         ({"validation_split": "nan"}, "validation_split", float("nan"), "a number in [0.0, 1.0)"),
-        ({"steps_per_execution": 0}, "steps_per_execution", 0, "an integer >= 1"),
+        ({"steps_per_execution": 0}, "steps_per_execution", 0, "an integer in [1, 65,536]"),
         ({"jit_compile": "xla"}, "jit_compile", "xla", "'auto', true or false"),
         (
             {"strategy": "tpu"},
@@ -450,7 +452,9 @@ _OPTIMIZER_NAMES = "'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
             "tpu",
             "one of 'default', 'mirrored', 'multi-worker'",
         ),
-        ({"runs_dir": " "}, "runs_dir", " ", "a non-empty folder path"),
+        ({"runs_dir": " "}, "runs_dir", " ", "a non-empty path of at most 1,024 characters"),
+        ({"runs_dir": "a\x00b"}, "runs_dir", "a\x00b", "a non-empty path of at most 1,024"),
+        ({"data.data_dir": "d" * 5000}, "data.data_dir", "d" * 5000, "a path of at most 1,024"),
         ({"run_name": "../up"}, "run_name", "../up", "empty (a generated id) or 1-100 of"),
         ({"run_name": "a b"}, "run_name", "a b", "empty (a generated id) or 1-100 of"),
         ({"run_name": "x" * 101}, "run_name", "x" * 101, "empty (a generated id) or 1-100 of"),
