@@ -476,6 +476,7 @@ def _train(config, sinks, resume, stop, callbacks, started, lock):
         )
         initial_epoch = 0
         if resume_dir is not None:
+            _check_fingerprint(resume_dir, state, run_fingerprint(config, dataset))
             initial_epoch = _restore(model, resume_dir, state, steps_per_epoch)
 
     training_loop = _training_loop(config, strategy, model)
@@ -766,6 +767,7 @@ class _Run:
             "plateau": _state_of(self.plateau),
             "checkpoint": _state_of(self.checkpoint),
             "status": self._status_so_far(epoch),
+            "fingerprint": run_fingerprint(self.config, self.dataset),
         }
 
     def _stopped_by_peer(self, epoch):
@@ -945,6 +947,45 @@ def _read_resume(config, resume):
         )
     runs.check_writable(run_dir)
     return run_dir, state
+
+
+def run_fingerprint(config, dataset) -> dict:
+    """What a resume cannot change: the network, the optimizer and the data's shape.
+
+    ``state.json`` keeps it; `_check_fingerprint` compares it with the resumed config's, so a
+    resume that cannot work fails before training with one line per difference.
+    """
+    m = config.model
+    return {
+        "model.hidden": list(m.hidden),
+        "model.batch_norm": list(m.batch_norm),
+        "model.dropout": list(m.dropout),
+        "model.activation": m.activation,
+        "optimizer.name": config.optimizer.name,
+        "loss.name": config.loss.name,
+        "data.name": config.data.name,
+        "training examples": len(dataset.y_train),
+        "input features": int(dataset.x_train.shape[-1]),
+        "batch_size": config.batch_size,
+    }
+
+
+def _check_fingerprint(run_dir, state, now: dict) -> None:
+    """`RunError` listing every difference between the run's fingerprint and ``now`` (a state
+    written before fingerprints were kept is not checked here; `_restore` still is)."""
+    saved = state.get("fingerprint")
+    if not isinstance(saved, dict):
+        return
+    differences = [
+        f"  {key}: {saved[key]!r} in the run, {now[key]!r} now"
+        for key in now
+        if key in saved and saved[key] != now[key]
+    ]
+    if differences:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: it was trained with another setup; resume with the run's "
+            "own, or start a new run:\n" + "\n".join(differences)
+        )
 
 
 def _test_left(run_dir) -> bool:

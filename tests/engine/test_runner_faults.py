@@ -409,3 +409,20 @@ def test_early_stopping_at_the_last_epoch_is_a_completed_run(tmp_path, patience,
     summary = runner.train(config, callbacks=[_WorseAfter(1)])
     assert (summary.status, summary.epochs_run) == (status, epochs_run)
     assert runs.load_resume_state(tmp_path / f"p{patience}")["status"] == status
+
+
+def test_a_resume_with_another_setup_fails_before_training_one_line_per_difference(tmp_path):
+    config = small_config(tmp_path, run_name="setup", epochs=1)
+    runner.train(config)
+    run_dir = tmp_path / "setup"
+    before = (run_dir / "events.jsonl").read_text()
+    other = config.override({"epochs": 2, "optimizer.name": "sgd", "model.hidden": "64,32"})
+    with pytest.raises(runs.RunError) as info:
+        runner.train(other, resume=run_dir)
+    message = str(info.value)
+    assert "it was trained with another setup" in message
+    lines = message.splitlines()[1:]
+    assert "  optimizer.name: 'adamw' in the run, 'sgd' now" in lines
+    assert "  model.hidden: [256, 128] in the run, [64, 32] now" in lines
+    assert len(lines) == 2 and "Traceback" not in message
+    assert (run_dir / "events.jsonl").read_text() == before  # nothing written
