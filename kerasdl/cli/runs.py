@@ -30,6 +30,10 @@ app = typer.Typer(
 )
 
 
+#: The problems of a run that `runs show` lists (the rest are counted).
+MAX_PROBLEMS_SHOWN = 10
+
+
 def _console() -> Console:
     return safe_console(highlight=False)
 
@@ -231,6 +235,11 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
     rows.append(("test", test or "-"))
     if info.error:
         rows.append(("error", safe_text.text(info.error, style="red")))
+    if info.problems:  # what could not be read: bad lines, fields of the wrong type
+        shown = info.problems[:MAX_PROBLEMS_SHOWN]
+        more = len(info.problems) - len(shown)
+        text = "\n".join(shown) + (f"\n... and {more} more" if more else "")
+        rows.append(("problems", safe_text.text(text, style="yellow")))
     for line in field_lines(rows):
         console.print(line, soft_wrap=True)
     if info.history:

@@ -402,7 +402,8 @@ def follow(
 ) -> Iterator[dict]:
     """Yield the events of ``events.jsonl`` as they are written, like ``tail -f`` from the top.
 
-    It yields every event already in the file, then waits (polling every ``poll_s``
+    Each event is a checked `kerasdl.events.schema.Event` (a read-only mapping that keeps its
+    ``problems``). It yields every event already in the file, then waits (polling every ``poll_s``
     seconds) for more. A line is yielded once its newline has arrived, so a half-written
     last line is held back until it is complete. The file may not exist yet: it waits for it.
     If the file shrinks or is replaced by another file, it starts over from the top. Lines that are
@@ -478,7 +479,7 @@ def follow(
                 event = decode_event(line)
                 if event is None:
                     continue
-                yield dict(event)
+                yield event  # an Event: a read-only mapping that keeps its problems
                 if until_finished and event.get("type") == "run_finished":
                     return
     finally:

@@ -329,3 +329,17 @@ def test_the_writer_never_writes_what_a_reader_would_not_accept(tmp_path):
         events.emit("epoch_ended", epoch=1, metrics={"loss": math.nan, "per_class": [0.5]})
         events.emit("gradient_norms", norms=[1.0])  # a type of its own: declared nowhere, kept
     assert [e["type"] for e in read_events(path)] == ["epoch_ended", "gradient_norms"]
+
+
+def test_runs_show_lists_the_problems_of_a_run(tmp_path):
+    run_dir = tmp_path / "runs" / "odd"
+    run_dir.mkdir(parents=True)
+    lines = (FIXTURES / "schema1-run" / "events.jsonl").read_text().splitlines()
+    lines.insert(1, "garbage")
+    lines.insert(2, '{"type": "notice", "level": "info", "message": 7}')
+    (run_dir / "events.jsonl").write_text("\n".join(lines) + "\n")
+    result = runner.invoke(app, ["runs", "show", str(run_dir)], env={"COLUMNS": "120"})
+    assert result.exit_code == 0, result.stdout
+    assert "problems" in result.stdout and "line 2: not JSON (a torn line?)" in result.stdout
+    assert "notice.message: not a string (got 7)" in result.stdout
+    assert "status          completed" in result.stdout  # the good lines still count

@@ -98,3 +98,23 @@ def test_the_runs_browser_lists_good_runs_beside_hostile_and_damaged_ones(tmp_pa
             _assert_inert(app)
 
     asyncio.run(browse())
+
+
+def test_the_log_says_what_could_not_be_read(tmp_path):
+    run_dir = tmp_path / "run"
+    events = _events_with("epoch_ended", "epoch_seconds", "fast")
+    _write(run_dir, events)
+
+    async def replay():
+        app = DashboardApp.for_run(run_dir, clock=frozen_clock)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(300):
+                await pilot.pause(0.01)
+                if isinstance(app.screen, RunScreen) and app.screen.state.events >= len(events):
+                    break
+            await pilot.pause(0.05)
+            log = app.screen.query_one("#log").texts
+            assert any("epoch_ended.epoch_seconds: not a number (got 'fast')" in t for t in log)
+            assert app.screen.state.epochs_done == 4  # the rest of each epoch still counts
+
+    asyncio.run(replay())

@@ -19,6 +19,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from kerasdl.events.schema import Event, from_dict
 from kerasdl.safe_text import inert, markup_escape
 from kerasdl_tui.format import fmt_lr, fmt_number
 from kerasdl_tui.messages import BatchProgress, RunEvent, SourceEnded, message_for
@@ -159,8 +160,13 @@ class RunScreen(Screen):
 
     def on_run_event(self, message: RunEvent) -> None:
         event = message.event
+        if not isinstance(event, Event):
+            event = from_dict(event)  # checked once: the log reads what the state holds
+        known = len(self.state.problems)
         kind = self.state.apply(event)
         log = self.query_one(LogPane)
+        for problem in self.state.problems[known:]:  # what could not be read, said once
+            log.add(problem, "warning", tag="bad event")
         if kind == "run_started":
             self._writer_gone_reported = False
             self._log_started(event, log)
