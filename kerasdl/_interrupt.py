@@ -14,7 +14,7 @@ _pending: list[str] = []
 
 
 def request(reason: str) -> None:
-    """Note that a stop was asked for (``reason``: ``"signal SIGTERM"``)."""
+    """Note that a stop was asked for (``reason``: ``"signal SIGTERM"``, ``""`` for Ctrl-C)."""
     if not _pending:
         _pending.append(reason)
 

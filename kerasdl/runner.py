@@ -235,7 +235,7 @@ def _raise_if_interrupted():
     reason = _interrupt.pending()
     if reason is not None:
         _interrupt.clear()
-        raise KeyboardInterrupt(reason)
+        raise KeyboardInterrupt(*([reason] if reason else []))
 
 
 def _callbacks_module():

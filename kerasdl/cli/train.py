@@ -248,9 +248,16 @@ def interrupted_message(view) -> str:
 
 @contextlib.contextmanager
 def sigterm_as_keyboard_interrupt():
-    """While training, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread (once), so
-    a ``kill``, a batch scheduler's stop or a closed SSH session ends the run as cleanly as
-    Ctrl-C does."""
+    """While training, Ctrl-C (SIGINT), SIGTERM and SIGHUP raise KeyboardInterrupt in the main
+    thread (once: a second signal during the cleanup that writes ``run_finished`` is ignored),
+    so a ``kill``, a batch scheduler's stop or a closed SSH session ends the run as cleanly as
+    Ctrl-C does.
+
+    Python runs a signal handler wherever the main thread is; when that is a ``__del__`` (of a
+    TensorFlow function, say), the exception is dropped as "unraisable". So the handler also
+    notes the stop (`kerasdl._interrupt`), the runner raises it again at its next hook, and an
+    unraisable KeyboardInterrupt is not printed (it is not lost).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -260,16 +267,26 @@ def sigterm_as_keyboard_interrupt():
         if fired:  # already stopping: let the runner finish its cleanup
             return
         fired.append(signum)
-        reason = f"signal {signal.Signals(signum).name}"
+        # Ctrl-C reads as Python's own KeyboardInterrupt; a signal from elsewhere is named.
+        reason = "" if signum == signal.SIGINT else f"signal {signal.Signals(signum).name}"
         _interrupt.request(reason)  # raised again by the runner if this raise is swallowed
-        raise KeyboardInterrupt(reason)
+        raise KeyboardInterrupt(*([reason] if reason else []))
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info):
+        if isinstance(info.exc_value, KeyboardInterrupt) and _interrupt.pending() is not None:
+            return  # the runner raises it again at its next hook
+        previous_hook(info)
 
     # SIGHUP (the SSH session closed, the terminal went away) stops a run as SIGTERM does.
-    names = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    names = [name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
     previous = {name: signal.signal(getattr(signal, name), handler) for name in names}
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
+        sys.unraisablehook = previous_hook
         _interrupt.clear()
         for name, old in previous.items():
             signal.signal(getattr(signal, name), old)

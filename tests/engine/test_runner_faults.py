@@ -426,3 +426,27 @@ def test_a_resume_with_another_setup_fails_before_training_one_line_per_differen
     assert "  model.hidden: [256, 128] in the run, [64, 32] now" in lines
     assert len(lines) == 2 and "Traceback" not in message
     assert (run_dir / "events.jsonl").read_text() == before  # nothing written
+
+
+def test_an_interrupt_python_drops_in_a_del_is_not_printed_and_not_lost(capsys):
+    """A Ctrl-C whose KeyboardInterrupt lands in a __del__ (seen in a TensorFlow function's) is
+    "unraisable": not printed as a traceback, and still pending for the runner."""
+    import gc
+    import os
+    import signal
+
+    from kerasdl import _interrupt
+    from kerasdl.cli.train import sigterm_as_keyboard_interrupt
+
+    class SignalledInDel:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, inside __del__
+            for _ in range(1000):
+                pass
+
+    with sigterm_as_keyboard_interrupt():
+        SignalledInDel()
+        gc.collect()
+        assert _interrupt.pending() == ""  # Ctrl-C: the runner raises it at its next hook
+    assert _interrupt.pending() is None
+    assert "Traceback" not in capsys.readouterr().err
