@@ -16,7 +16,11 @@ from pathlib import Path
 
 
 def replace_atomically(
-    path: str | os.PathLike, write: Callable[[str], None], *, suffix: str = ""
+    path: str | os.PathLike,
+    write: Callable[[str], None],
+    *,
+    suffix: str = "",
+    before_replace: Callable[[str], None] | None = None,
 ) -> Path:
     """Fill ``path`` through a temporary file, then move it over ``path`` in one step.
 
@@ -27,6 +31,8 @@ def replace_atomically(
     POSIX the directory is synced, so the rename itself is durable. If anything fails, the
     temporary file is removed and the error raised: ``path`` keeps its old content. A process
     killed mid-write can leave the temporary file behind, never a broken ``path``.
+    ``before_replace(temporary)``, if given, runs once the temporary file is complete and on
+    disk, before it replaces ``path`` (`kerasdl.resume` hashes it there).
 
     Returns:
         ``path``, as a `Path`.
@@ -38,18 +44,25 @@ def replace_atomically(
         write(str(temporary))
         with open(temporary, "r+b") as handle:
             os.fsync(handle.fileno())
+        if before_replace is not None:
+            before_replace(str(temporary))
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+    fsync_dir(path.parent)
+    return path
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Make the renames in ``directory`` durable (POSIX; nothing elsewhere)."""
     if os.name == "posix":
-        handle = os.open(path.parent, os.O_RDONLY)
+        handle = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(handle)
         finally:
             os.close(handle)
-    return path
 
 
 class UnreadableFile(OSError):
@@ -69,22 +82,11 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes | None:
         UnreadableFile: Not a regular file, or larger than ``limit``; the message says which.
         OSError: Another failure to read (permissions, I/O).
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        fd = os.open(path, flags)
+        handle = open_regular(path, buffering=0)
     except FileNotFoundError:
         return None
-    except IsADirectoryError as exc:
-        raise UnreadableFile(f"{os.fspath(path)} is a directory, not a file") from exc
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise UnreadableFile(f"{os.fspath(path)} is {kind}; it is not read")
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb", buffering=0) as handle:
+    with handle:
         chunks, size = [], 0
         while size <= limit:
             chunk = handle.read(min(1 << 20, limit + 1 - size))
@@ -98,3 +100,27 @@ def read_regular_file(path: str | os.PathLike, limit: int) -> bytes | None:
             "it is not read"
         )
     return b"".join(chunks)
+
+
+def open_regular(path: str | os.PathLike, *, buffering: int = -1):
+    """``path`` opened for binary reading if it is a regular file; it never blocks (a FIFO
+    opens at once, then is refused).
+
+    Raises:
+        FileNotFoundError: No such file.
+        UnreadableFile: A directory, a FIFO, a device: not a regular file.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags)
+    except IsADirectoryError as exc:
+        raise UnreadableFile(f"{os.fspath(path)} is a directory, not a file") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UnreadableFile(f"{os.fspath(path)} is {kind}; it is not read")
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb", buffering=buffering)

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kerasdl import runs
+from kerasdl._files import fsync_dir, replace_atomically
 
 __all__ = [
     "LOCK_FILE",
@@ -62,15 +63,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "posix":
-        handle = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
 def save_last(run_dir: str | os.PathLike, write_model: Callable[[str], None], state: Mapping):
     """Write ``last.keras`` and its ``state.json`` as one unit (the module docstring's steps).
 
@@ -82,25 +74,19 @@ def save_last(run_dir: str | os.PathLike, write_model: Callable[[str], None], st
             ``best.keras`` exists) are added.
     """
     run_dir = Path(run_dir)
-    last = run_dir / runs.LAST_MODEL_FILE
-    temporary = run_dir / f".{last.stem}.{os.urandom(6).hex()}.tmp.keras"
-    try:
-        write_model(str(temporary))
-        with open(temporary, "r+b") as handle:
-            os.fsync(handle.fileno())
-        state = {**state, "last_sha256": file_sha256(temporary)}
+
+    def write_state(temporary: str) -> None:  # the model is whole on disk: name it
+        named = {**state, "last_sha256": file_sha256(temporary)}
         best = run_dir / runs.BEST_MODEL_FILE
         if best.is_file():
-            state["best_sha256"] = file_sha256(best)
-        runs.write_json_atomically(run_dir / NEXT_STATE_FILE, state)
-        os.replace(temporary, last)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temporary)
-        raise
-    _fsync_dir(run_dir)
+            named["best_sha256"] = file_sha256(best)
+        runs.write_json_atomically(run_dir / NEXT_STATE_FILE, named)
+
+    replace_atomically(
+        run_dir / runs.LAST_MODEL_FILE, write_model, suffix=".keras", before_replace=write_state
+    )
     os.replace(run_dir / NEXT_STATE_FILE, run_dir / runs.STATE_FILE)
-    _fsync_dir(run_dir)
+    fsync_dir(run_dir)
 
 
 def _read_state(path: Path) -> dict | None:
@@ -144,7 +130,7 @@ def load_state(run_dir: str | os.PathLike) -> dict:
     digest = file_sha256(last)
     if newer is not None and newer.get("last_sha256") == digest:
         os.replace(next_path, current_path)  # stopped between writing the two: finish it
-        _fsync_dir(run_dir)
+        fsync_dir(run_dir)
         state = newer
     elif current is not None and current.get("last_sha256") == digest:
         with contextlib.suppress(FileNotFoundError):

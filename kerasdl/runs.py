@@ -34,9 +34,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from kerasdl._files import read_regular_file, replace_atomically
-from kerasdl.events import MAX_EVENTS_BYTES, MAX_LINE_BYTES, encode_event
+from kerasdl.events import MAX_EVENTS_BYTES, encode_event
 from kerasdl.events.record import RunRecord
-from kerasdl.events.schema import Status, decode_json, from_dict
+from kerasdl.events.schema import NON_FINITE, Status, decode_json, from_dict
 from kerasdl.safe_text import csv_cell
 
 __all__ = [
@@ -130,19 +130,10 @@ def _read_json(path: Path) -> dict | None:
         raise RunError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     if text is None:
         return None
-    value = decode_json(text) if len(text) <= MAX_LINE_BYTES else _decode_large(text)
+    value = decode_json(text, max_bytes=MAX_JSON_BYTES)
     if not isinstance(value, dict):
         raise RunError(f"{path} is not a JSON object (a damaged file?)")
     return _lenient(value)
-
-
-def _decode_large(text: bytes) -> dict | str:
-    """`decode_json` without its line-length cap (a JSON file is not one line)."""
-    try:
-        value = json.loads(text)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return "not JSON"
-    return value if isinstance(value, dict) else "not a JSON object"
 
 
 # Keys of kerasdl's own JSON files whose values are text: "NaN" stays a string there.
@@ -151,14 +142,13 @@ _TEXT_KEYS = frozenset(
      "host", "strategy", "monitor", "mode", "name", "source", "notice", "filepath", "run_name",
      "loop", "runs_dir", "data_dir"}
 )  # fmt: skip
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _lenient(value, key=None):
     """The non-finite floats that `write_json_atomically` wrote as strings, as floats again
     (``summary.json``, ``state.json``: files kerasdl wrote, not an event stream)."""
     if isinstance(value, str):
-        return _NON_FINITE[value] if key not in _TEXT_KEYS and value in _NON_FINITE else value
+        return NON_FINITE[value] if key not in _TEXT_KEYS and value in NON_FINITE else value
     if isinstance(value, dict):
         return {name: _lenient(item, name) for name, item in value.items()}
     if isinstance(value, list):
@@ -373,7 +363,7 @@ class RunInfo:
 
     def curve(self, metric: str) -> list[tuple[int, float]]:
         """``[(epoch, value), ...]`` of one metric, or of ``"learning_rate"``."""
-        if self.record is not None and self.record.epochs_run == len(self.history):
+        if self.record is not None:
             return self.record.series(metric)  # the one rule
         points = []
         for row in self.history:

@@ -29,6 +29,8 @@ __all__ = ["csv_cell", "inert", "markup_escape", "text"]
 # C0 controls (tab and newline too: a cell or a line from a file is one line), DEL, C1 controls,
 # and the bidirectional embedding/override/isolate characters ("Trojan Source").
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The same but for "\n", for text that a console lays out over lines.
+_UNSAFE_BUT_NEWLINE = re.compile(_UNSAFE.pattern.replace("\x00-\x1f", "\x00-\x09\x0b-\x1f"))
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:inf|nan|infinity)", re.I)
@@ -42,7 +44,7 @@ def _escape(match: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def inert(value: object) -> str:
+def inert(value: object, *, keep_newlines: bool = False) -> str:
     """``str(value)`` with every control character shown as a visible escape.
 
     ``"ok\\x1b]0;pwned\\x07"`` -> ``"ok\\\\x1b]0;pwned\\\\x07"``: the text stays readable, and no
@@ -50,8 +52,11 @@ def inert(value: object) -> str:
 
     Args:
         value: Anything; ``None`` gives ``"None"``.
+        keep_newlines: Leave ``\\n`` as a line break (text laid out over lines, as a console
+            renders it). Defaults to False: one line.
     """
-    return _UNSAFE.sub(_escape, value if isinstance(value, str) else str(value))
+    pattern = _UNSAFE_BUT_NEWLINE if keep_newlines else _UNSAFE
+    return pattern.sub(_escape, value if isinstance(value, str) else str(value))
 
 
 def text(value: object, style: str = ""):

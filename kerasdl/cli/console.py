@@ -11,24 +11,12 @@ laid it out and before it adds its own styles, so tables, colours and the live p
 
 from __future__ import annotations
 
-import re
-
 from rich.console import Console
 from rich.segment import Segment
 
 from kerasdl.safe_text import inert
 
 __all__ = ["SafeConsole", "safe_console"]
-
-_UNSAFE_BUT_NEWLINE = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
-)
-
-
-def _inert_lines(text: str) -> str:
-    if not _UNSAFE_BUT_NEWLINE.search(text):
-        return text
-    return "\n".join(inert(part) for part in text.split("\n"))
 
 
 class SafeConsole(Console):
@@ -41,14 +29,12 @@ class SafeConsole(Console):
     """
 
     def render_str(self, text: str, **kwargs):
-        return super().render_str(_inert_lines(text), **kwargs)
+        return super().render_str(inert(text, keep_newlines=True), **kwargs)
 
     def render(self, renderable, options=None):
         for segment in super().render(renderable, options):
-            if segment.control or not _UNSAFE_BUT_NEWLINE.search(segment.text):
-                yield segment
-            else:
-                yield Segment(_inert_lines(segment.text), segment.style, segment.control)
+            text = segment.text if segment.control else inert(segment.text, keep_newlines=True)
+            yield segment if text == segment.text else Segment(text, segment.style, None)
 
 
 def safe_console(**kwargs) -> SafeConsole:

@@ -22,16 +22,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import socket
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
-from kerasdl._files import UnreadableFile, read_regular_file
+from kerasdl._files import UnreadableFile, open_regular, read_regular_file
 from kerasdl.events.schema import (
     MAX_DEPTH,
     MAX_LINE_BYTES,
@@ -40,6 +38,7 @@ from kerasdl.events.schema import (
     LineProblem,
     from_dict,
     from_line,
+    to_line,
 )
 
 __all__ = [
@@ -110,20 +109,9 @@ def _plain(value):
     )
 
 
-def _strict(value):
-    """Replace non-finite floats by their strings, recursively (for strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_strict(item) for item in value]
-    return value
-
-
 def encode_event(event: dict) -> str:
     """One event as one line of strict JSON (no newline); non-finite floats become strings."""
-    return json.dumps(_strict(_plain(event)), allow_nan=False, ensure_ascii=False)
+    return to_line(_plain(event))
 
 
 def decode_event(line: str | bytes) -> Event | None:
@@ -253,13 +241,14 @@ class EventWriter:
                 fields.setdefault("host", socket.gethostname())
             event.update(fields)
             event = _plain(event)
-            checked = from_dict(_strict(event))  # the one declaration, as a reader will see it
+            line = to_line(event)
+            checked = from_dict(json.loads(line))  # the one declaration, as a reader sees it
             if checked.problems:
                 raise TypeError(
                     f"Event {type!r} does not fit schema 1: {'; '.join(checked.problems)}"
                 )
             if self._file is not None and type != "batch":
-                self._write(encode_event(event), durable=type in _DURABLE_TYPES)
+                self._write(line, durable=type in _DURABLE_TYPES)
             self._deliver(event)
             return event
 
@@ -443,7 +432,7 @@ def follow(
         while not stop.is_set():
             if handle is None:
                 try:
-                    handle = _open_regular(path)
+                    handle = open_regular(path)
                 except FileNotFoundError:
                     stop.wait(poll_s)
                     continue
@@ -485,15 +474,6 @@ def follow(
     finally:
         if handle is not None:
             handle.close()
-
-
-def _open_regular(path: Path):
-    """``path`` opened for reading if it is a regular file (never blocks on a FIFO)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise UnreadableFile(f"{path} is not a regular file; it is not read")
-    return os.fdopen(fd, "rb")
 
 
 def _unreadable_notice(path: Path, exc: OSError) -> dict:

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_LINE_BYTES",
     "MAX_TEXT",
+    "NON_FINITE",
     "SCHEMA",
     "STATUS_LABELS",
     "STATUS_STYLES",
@@ -210,12 +211,13 @@ def _count(value):
     return _int(value, 0)
 
 
-_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+"""The strings strict JSON writes for the non-finite floats."""
 
 
 def _float(value):
-    if isinstance(value, str) and value in _NON_FINITE:
-        return _NON_FINITE[value]
+    if isinstance(value, str) and value in NON_FINITE:
+        return NON_FINITE[value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Bad(f"not a number (got {_show(value)})")
     try:
@@ -268,7 +270,7 @@ def _metrics(value):
     for name, item in value.items():
         if isinstance(item, bool):
             out[name] = item
-        elif isinstance(item, (int, float)) or (isinstance(item, str) and item in _NON_FINITE):
+        elif isinstance(item, (int, float)) or (isinstance(item, str) and item in NON_FINITE):
             out[name] = _float(item)
         else:
             out[name] = item
@@ -629,10 +631,15 @@ def _depth_over(value, limit: int) -> bool:
     return False
 
 
-def decode_json(line: str | bytes) -> dict | str:
-    """A line's JSON object, or a string saying why it is not one (never raises)."""
-    if len(line) > MAX_LINE_BYTES:
-        return f"longer than {MAX_LINE_BYTES:,} bytes"
+def decode_json(line: str | bytes, max_bytes: int = MAX_LINE_BYTES) -> dict | str:
+    """A line's JSON object, or a string saying why it is not one (never raises).
+
+    Args:
+        line: A line of ``events.jsonl`` (or a whole JSON file, with its own ``max_bytes``).
+        max_bytes: The longest text read. Defaults to `MAX_LINE_BYTES`.
+    """
+    if len(line) > max_bytes:
+        return f"longer than {max_bytes:,} bytes"
     try:
         value = json.loads(line)
     except UnicodeDecodeError:

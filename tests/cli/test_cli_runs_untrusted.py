@@ -179,3 +179,4 @@ def test_the_safe_console_keeps_its_own_styles_in_a_terminal():
     assert "\x1b[31m" in out  # Rich's red
     assert "\x07" not in out and "\x1b]" not in out and "\x1b[2J" not in out
     assert "\\x1b]0;pwned\\x07" in out and "[/red]" in out and "click" in out
+    assert safe_text.inert("a\nb\x1b", keep_newlines=True) == "a\nb\\x1b"  # lines stay lines

@@ -12,6 +12,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from test_loop import _WorsenAfter  # val_loss made worse from an epoch on
 
 import kerasdl
 from kerasdl import data, runner, runs
@@ -384,19 +385,6 @@ def test_a_swallowed_interrupt_is_raised_again_at_the_next_step(tmp_path):
     assert read_events(tmp_path / "lost-signal" / "events.jsonl")[-1]["status"] == "interrupted"
 
 
-class _WorseAfter(keras.callbacks.Callback):
-    """``val_loss`` worse than every earlier epoch's after epoch ``first`` (0-based); listed
-    before early stopping (``train(callbacks=...)``), so early stopping sees it."""
-
-    def __init__(self, first):
-        super().__init__()
-        self.first = first
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch >= self.first:
-            logs["val_loss"] = 1e9 + epoch
-
-
 @pytest.mark.parametrize(("patience", "status", "epochs_run"), [(1, "early_stopped", 2),
                                                                (2, "completed", 3)])  # fmt: skip
 def test_early_stopping_at_the_last_epoch_is_a_completed_run(tmp_path, patience, status,
@@ -406,7 +394,7 @@ def test_early_stopping_at_the_last_epoch_is_a_completed_run(tmp_path, patience,
     config = small_config(
         tmp_path, run_name=f"p{patience}", **{"early_stopping.patience": patience}
     )
-    summary = runner.train(config, callbacks=[_WorseAfter(1)])
+    summary = runner.train(config, callbacks=[_WorsenAfter(1)])
     assert (summary.status, summary.epochs_run) == (status, epochs_run)
     assert runs.load_resume_state(tmp_path / f"p{patience}")["status"] == status
 
