@@ -15,7 +15,8 @@ why, without importing TensorFlow or downloading anything):
 4. Keras's own download (``keras.datasets.mnist.load_data``), given `DOWNLOAD_TIMEOUT_S`
    seconds; skipped when ``KERASDL_OFFLINE`` is set;
 5. the bundled ``mnist-mini`` (600 training and 100 test images per digit), with a one-line
-   `Dataset.notice` saying so.
+   `Dataset.notice` saying so: in full the first time for this user, then in a short form
+   (`mnist_mini_notice`; a marker file in `cache_dir` remembers).
 
 A folder named in 1 or 2 that holds no MNIST, or a corrupt file, is a `DataError`, never a
 silent fallback.
@@ -27,6 +28,7 @@ by ``(seed, epoch)`` alone, so a resumed run sees the batches an uninterrupted o
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import math
@@ -48,11 +50,13 @@ __all__ = [
     "Dataset",
     "EpochDataset",
     "SourceInfo",
+    "cache_dir",
     "epoch_order",
     "load_dataset",
     "load_mnist_arrays",
     "make_regression",
     "make_tf_dataset",
+    "mnist_mini_notice",
     "normalize_images",
     "read_idx",
     "resolve_mnist_source",
@@ -68,6 +72,9 @@ MNIST_FILES = {
 }
 ENV_DATA_DIR = "KERASDL_DATA_DIR"
 ENV_OFFLINE = "KERASDL_OFFLINE"
+ENV_CACHE_DIR = "KERASDL_CACHE_DIR"
+#: The file in `cache_dir` that says the mnist-mini notice was shown in full once.
+MNIST_MINI_NOTICE_MARKER = "mnist-mini-notice-shown"
 #: How long Keras's MNIST download may take before kerasdl gives up and uses mnist-mini.
 DOWNLOAD_TIMEOUT_S = 20.0
 BUNDLED_MNIST_MINI = Path(__file__).resolve().parent / "datasets" / "mnist_mini.npz"
@@ -336,27 +343,83 @@ def _bundled():
     return _read_npz(BUNDLED_MNIST_MINI)
 
 
+def cache_dir() -> Path:
+    """kerasdl's per-user cache folder: ``KERASDL_CACHE_DIR`` if set, else
+    ``$XDG_CACHE_HOME/kerasdl``, else ``~/.cache/kerasdl``. Nothing is created here."""
+    env = os.environ.get(ENV_CACHE_DIR, "")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "kerasdl"
+
+
+def _first_time(marker: str) -> bool:
+    """True unless the marker file ``cache_dir() / marker`` exists; creates it.
+
+    Also True when the cache folder cannot be found or written (so nothing is ever remembered
+    there, and a run never fails for it).
+    """
+    try:
+        folder = cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # not a folder, unwritable, or no home folder to be found
+        return True
+    try:
+        fd = os.open(folder / marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return False
+    except OSError:
+        return True
+    with contextlib.suppress(OSError):
+        os.write(fd, b"kerasdl showed the mnist-mini notice in full once; later runs shorten it\n")
+    os.close(fd)
+    return True
+
+
+def mnist_mini_notice(reason: str, long: str) -> str:
+    """The notice for a run that fell back to mnist-mini, in full once per user.
+
+    The first call for this user creates the marker `MNIST_MINI_NOTICE_MARKER` in `cache_dir`
+    and returns ``long``; later calls return one short line (under 100 characters) naming the
+    data and how to get full MNIST. Where the marker cannot be written, ``long`` every time.
+
+    Args:
+        reason: Why mnist-mini, in a few words (``"MNIST download failed"``).
+        long: The full notice.
+    """
+    if _first_time(MNIST_MINI_NOTICE_MARKER):
+        return long
+    return f"Using the bundled mnist-mini ({reason}); for full MNIST set {ENV_DATA_DIR}."
+
+
 def load_mnist_arrays(source: SourceInfo, *, timeout: float | None = None):
     """``((x_train, y_train, x_test, y_test) as uint8, label, notice)`` from ``source``.
 
-    A failed download falls back to the bundled mnist-mini; ``notice`` then says so in one
-    line (``None`` otherwise).
+    A failed download, or ``KERASDL_OFFLINE`` without a local MNIST, falls back to the bundled
+    mnist-mini; ``notice`` then says so in one line (``None`` otherwise): the full text the
+    first time for this user, a short one after (`mnist_mini_notice`).
     """
     if source.kind == "keras_download":
         timeout = DOWNLOAD_TIMEOUT_S if timeout is None else timeout
         try:
             return _keras_download(timeout), "keras download", None
         except _DownloadFailed as err:
-            notice = (
+            notice = mnist_mini_notice(
+                "MNIST download failed",
                 f"MNIST could not be downloaded ({err}); using the bundled mnist-mini "
                 f"(600 training and 100 test images per digit). For full MNIST, set "
-                f"{ENV_DATA_DIR} or data.data_dir to a folder with the MNIST files."
+                f"{ENV_DATA_DIR} or data.data_dir to a folder with the MNIST files. "
+                f"(Shown in full once; later runs say it in one short line.)",
             )
             return _bundled(), "bundled mnist-mini", notice
     if source.kind == "bundled":  # resolve_mnist_source gives it only when offline
-        notice = (
+        notice = mnist_mini_notice(
+            f"{ENV_OFFLINE} is set",
             f"No local MNIST and {ENV_OFFLINE} is set: using the bundled mnist-mini "
-            f"(600 training and 100 test images per digit)."
+            f"(600 training and 100 test images per digit). For full MNIST, set "
+            f"{ENV_DATA_DIR} or data.data_dir to a folder with the MNIST files. "
+            f"(Shown in full once; later runs say it in one short line.)",
         )
         return _bundled(), source.label, notice
     path = Path(source.path)

@@ -19,7 +19,16 @@ from typing import Annotated
 import typer
 
 from kerasdl import __version__
-from kerasdl.cli import dashboard, data, experiment, lr_find, runs, schedule, train
+from kerasdl.cli import (
+    dashboard,
+    data,
+    experiment,
+    lr_find,
+    native_logs,
+    runs,
+    schedule,
+    train,
+)
 
 app = typer.Typer(
     name="kerasdl",
@@ -50,8 +59,16 @@ def _root(
             is_eager=True,
         ),
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            help="Let TensorFlow's own logs and warnings through (also: KERASDL_DEBUG=1).",
+        ),
+    ] = False,
 ):
     """Train deep networks with Keras 3 from the terminal."""
+    native_logs.set_verbose(verbose)
 
 
 app.command(name="train")(train.train)

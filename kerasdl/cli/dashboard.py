@@ -13,9 +13,10 @@ from typing import Annotated
 
 import typer
 
-from kerasdl.cli import errors
+from kerasdl.cli import errors, native_logs
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.native_logs import quiet_native_logs
 
 RunOption = Annotated[
     str | None,
@@ -69,18 +70,19 @@ def run_dashboard(config, resume_dir=None) -> int:
     The run trains in a thread of this process; the dashboard shows it. ``s`` stops it after
     the epoch; ``q`` asks, then does the same and closes once the epoch is written. SIGTERM
     does what ``q`` does, and the exit code is then 130. While the dashboard is up, whatever
-    TensorFlow writes to the process's stderr is kept aside and printed after it closes (the
-    screen stays clean). The UI thread runs at a lower priority than training (nice +10), so
-    drawing only takes CPU time training leaves. When it closes, the run's closing lines are
-    printed as the plain view prints them, so they stay in the terminal.
+    TensorFlow writes to the process's stderr is kept aside and printed after it closes, less
+    its known loading lines (the screen stays clean); its Python logs and warnings are quiet
+    (`kerasdl.cli.native_logs`; ``--verbose`` or ``KERASDL_DEBUG`` keeps everything). The UI
+    thread runs at a lower priority than training (nice +10), so drawing only takes CPU time
+    training leaves. When it closes, the run's closing lines are printed as the plain view
+    prints them, so they stay in the terminal.
     """
     from kerasdl.cli.train import STATUS_EXIT
     from kerasdl_tui.app import DashboardApp
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     aside = None
     try:
-        with _native_stderr_aside() as aside:
+        with quiet_native_logs(filter_stderr=False), _native_stderr_aside() as aside:
             app = DashboardApp.for_training(
                 config, resume=resume_dir, handle_sigterm=True, ui_niceness=UI_NICENESS
             )
@@ -136,17 +138,16 @@ class _Aside:
         self.capture = capture
 
     def replay(self) -> None:
-        """Write the kept lines, less TensorFlow's loading noise, to stderr."""
+        """Write the kept lines, less TensorFlow's loading noise (unless verbose), to stderr."""
         if self.capture is None:
             return
         self.capture.seek(0)
         text = self.capture.read().decode("utf-8", "replace")
-        from kerasdl.cli.train import _NATIVE_NOISE
-
+        drop = native_logs.filters_stderr()
         kept = [
             line
             for line in text.splitlines(keepends=True)
-            if line.strip() and not _NATIVE_NOISE.match(line.encode())
+            if line.strip() and not (drop and native_logs.is_noise(line.encode()))
         ]
         self.capture.close()
         if kept:

@@ -8,7 +8,6 @@ Imports only Typer and Rich.
 
 import importlib
 import json
-import logging
 import math
 from collections.abc import Callable
 from typing import Annotated
@@ -69,25 +68,19 @@ def progress_printer() -> Callable[[str], None]:
 
 
 def run_experiment(name: str, **kwargs):
-    """Call ``kerasdl.experiments.<name>.run(**kwargs)`` with TensorFlow's start-up noise
-    filtered (the module, which imports Keras, is imported inside the filter).
+    """Call ``kerasdl.experiments.<name>.run(**kwargs)`` with TensorFlow's logs kept quiet
+    (`kerasdl.cli.native_logs.quiet_native_logs`: the module, which imports Keras, is imported
+    inside it).
 
-    TensorFlow's Python warnings about retracing (every variant builds a new model in this
-    process) are silenced meanwhile. Domain errors (data, config, runs folder) become one line
-    and exit code 2.
+    That includes TensorFlow's Python warnings about retracing (every variant builds a new model
+    in this process). Domain errors (data, config, runs folder) become one line and exit code 2.
     """
-    from kerasdl.cli import train
+    from kerasdl.cli.native_logs import import_runner, quiet_native_logs
 
-    logger = logging.getLogger("tensorflow")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with errors.domain_errors(os_errors=False), train.quiet_native_logs():
-            train.import_runner()  # the backend loads inside the filter
-            module = importlib.import_module(f"kerasdl.experiments.{name}")
-            return module.run(**kwargs)
-    finally:
-        logger.setLevel(level)
+    with errors.domain_errors(os_errors=False), quiet_native_logs():
+        import_runner()  # the backend loads inside the filter
+        module = importlib.import_module(f"kerasdl.experiments.{name}")
+        return module.run(**kwargs)
 
 
 def print_json(result) -> None:

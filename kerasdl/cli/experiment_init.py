@@ -16,6 +16,7 @@ from rich.text import Text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.native_logs import quiet_native_logs
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
@@ -81,10 +82,10 @@ def init(
     units of every hidden layer stay identical after SGD steps. Trains no run.
     """
     names = _check_options(depth, width, activation, inits, batch_size, steps, threshold, data)
-    from kerasdl.experiments import init as experiment
-
     status = errors.stderr_console()
-    with errors.domain_errors():
+    with errors.domain_errors(), quiet_native_logs():
+        from kerasdl.experiments import init as experiment  # Keras loads inside the filter
+
         try:
             result = experiment.run(
                 inits=names,

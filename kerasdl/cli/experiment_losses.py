@@ -18,6 +18,7 @@ from rich.text import Text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.native_logs import quiet_native_logs
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 
@@ -75,10 +76,10 @@ def losses(
     names = _check_options(
         losses_, epochs, delta, beta, outlier_fraction, outlier_scale, lr, batch_size, limit
     )
-    from kerasdl.experiments import losses as experiment
-
     status = errors.stderr_console()
-    with errors.domain_errors():
+    with errors.domain_errors(), quiet_native_logs():
+        from kerasdl.experiments import losses as experiment  # Keras loads inside the filter
+
         try:
             result = experiment.run(
                 losses=names,

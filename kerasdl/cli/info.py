@@ -6,9 +6,18 @@ from rich.table import Table
 
 import kerasdl
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.native_logs import quiet_native_logs
 
 
 def show_info():
+    """The versions, the backend and its devices, as a table on stdout (TensorFlow's own logs
+    kept off stderr: `quiet_native_logs`)."""
+    with quiet_native_logs():
+        table = _info_table()
+    safe_console().print(table)
+
+
+def _info_table() -> Table:
     import keras
 
     table = Table(title="kerasdl", show_header=False)
@@ -30,4 +39,4 @@ def show_info():
     else:
         devices = ["(see the backend's own tools)"]
     table.add_row("devices", ", ".join(devices))
-    safe_console().print(table)
+    return table

@@ -374,6 +374,61 @@ def test_offline_flag_skips_the_download(isolated, monkeypatch):
     assert ds.notice.startswith("No local MNIST and KERASDL_OFFLINE is set")
 
 
+def _offline_notice():
+    return data.load_mnist_arrays(data.resolve_mnist_source())[2]
+
+
+def test_the_mnist_mini_notice_is_said_in_full_once_then_short(isolated, monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_OFFLINE, "1")
+    monkeypatch.setenv(data.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    first, second, third = _offline_notice(), _offline_notice(), _offline_notice()
+    assert first.startswith("No local MNIST and KERASDL_OFFLINE is set")
+    assert "KERASDL_DATA_DIR" in first and len(first) > 150
+    assert (tmp_path / "cache" / data.MNIST_MINI_NOTICE_MARKER).is_file()
+    short = "Using the bundled mnist-mini (KERASDL_OFFLINE is set); for full MNIST set "
+    assert second == third == short + "KERASDL_DATA_DIR."
+    assert len(second) < 100 and "\n" not in second
+
+
+def test_a_failed_download_after_the_first_notice_gets_the_short_one(isolated, monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    first, second = (data.load_dataset(TrainConfig()).notice for _ in range(2))
+    assert first.startswith("MNIST could not be downloaded (OSError: URL fetch failure")
+    assert second.startswith("Using the bundled mnist-mini (MNIST download failed)")
+    assert "KERASDL_DATA_DIR" in second and len(second) < 100
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file"])
+def test_an_unwritable_cache_dir_gives_the_full_notice_and_no_error(
+    isolated, monkeypatch, tmp_path, where
+):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("not a folder")
+    cache = blocker if where == "a file" else blocker / "kerasdl"
+    monkeypatch.setenv(data.ENV_OFFLINE, "1")
+    monkeypatch.setenv(data.ENV_CACHE_DIR, str(cache))
+    for _ in range(2):
+        assert _offline_notice().startswith("No local MNIST and KERASDL_OFFLINE is set")
+    assert blocker.read_text() == "not a folder"
+
+
+def test_the_cache_dir_follows_xdg_then_home(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ENV_CACHE_DIR, str(tmp_path / "own"))
+    assert data.cache_dir() == tmp_path / "own"
+    monkeypatch.delenv(data.ENV_CACHE_DIR)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert data.cache_dir() == tmp_path / "xdg" / "kerasdl"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert data.cache_dir() == tmp_path / "home" / ".cache" / "kerasdl"
+    assert not (tmp_path / "home").exists()  # nothing created until a notice is shown
+
+
 def test_keras_cache_is_read_without_keras(isolated, monkeypatch):
     import keras
 
