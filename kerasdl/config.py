@@ -33,11 +33,26 @@ import dataclasses
 import difflib
 import functools
 import math
-import re
 import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kerasdl._fields import (
+    Bool,
+    ConfigError,
+    Const,
+    Each,
+    Either,
+    Flag,
+    Int,
+    OneOf,
+    PathText,
+    Pattern,
+    Real,
+    Rule,
+    setting,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -62,6 +77,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "EarlyStoppingConfig",
+    "FieldSpec",
     "LossConfig",
     "ModelConfig",
     "OptimizerConfig",
@@ -69,6 +85,7 @@ __all__ = [
     "ScheduleConfig",
     "TrainConfig",
     "field_paths",
+    "field_specs",
     "initializer_spec",
     "loss_spec",
     "monitors",
@@ -147,13 +164,17 @@ SCHEDULES = {
 #: The metrics the runner compiles for each task, besides the loss.
 METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
 
-_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_SEED_LIMIT = 2**32  # JAX keeps seeds as uint32.
-#: Upper bounds of the sizes (a config beyond them fails at once, naming the field).
+#: Upper bounds of the sizes (a config beyond them fails at once, naming the field, instead of
+#: reaching TensorFlow after the data is loaded).
 MAX_EPOCHS = 1_000_000
 MAX_BATCH = 1 << 20
 MAX_STEPS_PER_EXECUTION = 1 << 16
 MAX_THREADS = 1024
+MAX_EXAMPLES = 1 << 31
+MAX_FEATURES = 1 << 16
+MAX_UNITS = 1 << 16
+MAX_LAYERS = 100
+MAX_OPTIMIZER_STEPS = 10**12
 
 
 def monitors(task: str, validation: bool = True) -> tuple[str, ...]:
@@ -179,60 +200,76 @@ def plateau_mode(monitor: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-class ConfigError(ValueError):
-    """An invalid configuration value, worded ``<field>: got <value!r>; allowed: <what>``.
+# ---------------------------------------------------------------------------------------------
+# The fields. Each is declared once (`kerasdl._fields.setting`): default, help, allowed values
+# (a rule) and, for some, the ``kerasdl train`` option. Validation, the CLI's options, ``--set``,
+# ``kerasdl schedule plot`` and the tables in docs/config.md all come from these declarations.
 
-    Attributes:
-        field: The dotted name of the field, e.g. ``"optimizer.name"``.
-        got: The value given.
-        allowed: What the field accepts, in words.
-    """
-
-    def __init__(self, field: str, got: object, allowed: str, *, message: str | None = None):
-        self.field = field
-        self.got = got
-        self.allowed = allowed
-        super().__init__(message or f"{field}: got {got!r}; allowed: {allowed}")
+#: Help panels of ``kerasdl train --help``, in their order.
+DATA, MODEL, OPTIMIZATION, RUN = "Data", "Model", "Optimization", "Run"
+PANELS = (DATA, MODEL, OPTIMIZATION, RUN)
 
 
-def _help(text):
-    return {"help": text}
+def _takers(param: str) -> str:
+    """The optimizers that take an optional hyperparameter: ``"momentum, nesterov"``."""
+    return ", ".join(n for n, params in OPTIMIZER_PARAMS.items() if param in params)
+
+
+_UNIT = Real(0.0, 1.0, high_open=True)
+_POSITIVE = Real(0.0, low_open=True)
+_NON_NEGATIVE = Real(0.0)
 
 
 @dataclass
 class DataConfig:
     """`[data]`: which dataset, where from, and how it is prepared."""
 
-    name: str = field(default="mnist", metadata=_help("mnist | mnist-mini | regression"))
-    data_dir: str = field(
-        default="",
-        metadata=_help(
-            "folder with the four MNIST IDX .gz files or mnist.npz; empty: KERASDL_DATA_DIR, "
-            "then Keras's cache/download, then the bundled mnist-mini"
-        ),
+    name: str = setting(
+        "mnist",
+        help="dataset",
+        rule=OneOf(DATASETS),
+        doc="see [data.md](data.md)",
+        flag=Flag("--dataset", DATA, "NAME"),
     )
-    mean: float = field(default=0.1307, metadata=_help("normalisation: (x/255 - mean) / std"))
-    std: float = field(default=0.3081, metadata=_help("normalisation: (x/255 - mean) / std"))
-    limit: int | None = field(
-        default=None,
-        metadata=_help("use at most this many training and test examples (quick runs)"),
+    data_dir: str = setting(
+        "",
+        help="folder with the four MNIST IDX .gz files or mnist.npz (else $KERASDL_DATA_DIR)",
+        rule=PathText(empty_ok=True),
+        doc="(or the `.npz` itself); empty: `KERASDL_DATA_DIR`, Keras's cache or download, "
+        "then the bundled mnist-mini",
+        flag=Flag("--data-dir", DATA, "DIR"),
     )
-    regression_samples: int = field(
-        default=4000, metadata=_help("regression: training examples (validation comes from them)")
+    mean: float = setting(
+        0.1307, help="normalisation: (x/255 - mean) / std", rule=Real(), doc="MNIST only"
     )
-    regression_test_samples: int = field(
-        default=1000, metadata=_help("regression: test examples (no outliers)")
+    std: float = setting(0.3081, help="normalisation: (x/255 - mean) / std", rule=_POSITIVE)
+    limit: int | None = setting(
+        None,
+        help="use at most this many training and test examples (quick runs)",
+        rule=Int(1, MAX_EXAMPLES),
+        flag=Flag("--limit", DATA, "N"),
     )
-    regression_features: int = field(default=10, metadata=_help("regression: input features"))
-    regression_noise: float = field(
-        default=0.1, metadata=_help("regression: standard deviation of the Gaussian noise on y")
+    regression_samples: int = setting(
+        4000,
+        help="regression: training examples (validation comes from them)",
+        rule=Int(2, MAX_EXAMPLES),
     )
-    outlier_fraction: float = field(
-        default=0.1, metadata=_help("regression: fraction of training targets made outliers")
+    regression_test_samples: int = setting(
+        1000, help="regression: test examples (no outliers)", rule=Int(1, MAX_EXAMPLES)
     )
-    outlier_scale: float = field(
-        default=10.0,
-        metadata=_help("regression: outlier size, in standard deviations of the clean targets"),
+    regression_features: int = setting(
+        10, help="regression: input features", rule=Int(1, MAX_FEATURES)
+    )
+    regression_noise: float = setting(
+        0.1, help="regression: standard deviation of the Gaussian noise on y", rule=_NON_NEGATIVE
+    )
+    outlier_fraction: float = setting(
+        0.1, help="regression: fraction of training targets made outliers", rule=_UNIT
+    )
+    outlier_scale: float = setting(
+        10.0,
+        help="regression: outlier size, in standard deviations of the clean targets",
+        rule=_NON_NEGATIVE,
     )
 
 
@@ -240,106 +277,237 @@ class DataConfig:
 class ModelConfig:
     """`[model]`: the MLP (one entry of hidden/batch_norm/dropout per hidden layer)."""
 
-    hidden: list[int] = field(
-        default_factory=lambda: [256, 128], metadata=_help("units of each hidden Dense layer")
+    hidden: list[int] = setting(
+        factory=lambda: [256, 128],
+        help="units of each hidden Dense layer, e.g. 256,128",
+        rule=Each(Int(1, MAX_UNITS), MAX_LAYERS),
+        flag=Flag("--hidden", MODEL, "SIZES"),
     )
-    batch_norm: list[bool] = field(
-        default_factory=lambda: [True, False],
-        metadata=_help("BatchNormalization after each hidden Dense layer (before activation)"),
+    batch_norm: list[bool] = setting(
+        factory=lambda: [True, False],
+        help="BatchNormalization after each hidden Dense layer (before its activation), "
+        "e.g. true,false",
+        rule=Each(Bool(), MAX_LAYERS),
+        doc="one per hidden layer",
+        flag=Flag("--batch-norm", MODEL, "FLAGS"),
     )
-    dropout: list[float] = field(
-        default_factory=lambda: [0.5, 0.0],
-        metadata=_help("drop probability after each hidden layer's activation, in [0, 1)"),
+    dropout: list[float] = setting(
+        factory=lambda: [0.5, 0.0],
+        help="drop probability after each hidden layer's activation, e.g. 0.5,0",
+        rule=Each(_UNIT, MAX_LAYERS),
+        doc="one per hidden layer; PyTorch's and Keras's `p`, not the chapter's keep probability",
+        flag=Flag("--dropout", MODEL, "RATES"),
     )
-    activation: str = field(default="relu", metadata=_help("activation of the hidden layers"))
-    initializer: str = field(
-        default="torch_default", metadata=_help("initializer of every Dense kernel")
+    activation: str = setting(
+        "relu",
+        help="activation of the hidden layers",
+        rule=OneOf(ACTIVATIONS),
+        doc="Keras's functions",
+        flag=Flag("--activation", MODEL, "NAME"),
     )
-    regularizer: str = field(
-        default="none", metadata=_help("weight penalty on every Dense kernel: none|l1|l2|l1l2")
+    initializer: str = setting(
+        "torch_default",
+        help="initializer of every Dense kernel",
+        rule=OneOf(tuple(INITIALIZERS)),
+        doc="[initializers.md](initializers.md); He gets the activation's gain for relu, "
+        "leaky_relu (slope 0.2, Keras's), tanh, sigmoid, selu, else ReLU's",
+        flag=Flag("--initializer", MODEL, "NAME"),
     )
-    l1: float = field(default=0.0, metadata=_help("L1 factor (regularizer l1 or l1l2)"))
-    l2: float = field(default=0.0, metadata=_help("L2 factor (regularizer l2 or l1l2)"))
+    regularizer: str = setting(
+        "none",
+        help="weight penalty on every Dense kernel (factors: model.l1, model.l2)",
+        rule=OneOf(tuple(REGULARIZERS)),
+        doc="[regularizers.md](regularizers.md)",
+        flag=Flag("--regularizer", MODEL, "NAME"),
+    )
+    l1: float = setting(
+        0.0,
+        help="L1 factor: l1 * sum |w|",
+        rule=_NON_NEGATIVE,
+        doc="> 0 with `l1`; 0 unless `l1` or `l1l2`",
+    )
+    l2: float = setting(
+        0.0,
+        help="L2 factor: l2 * sum w^2",
+        rule=_NON_NEGATIVE,
+        doc="> 0 with `l2`; 0 unless `l2` or `l1l2`",
+    )
 
 
 @dataclass
 class LossConfig:
     """`[loss]`: the loss; cross-entropy on logits for classification."""
 
-    name: str = field(
-        default="cross_entropy", metadata=_help("cross_entropy|mse|mae|huber|smooth_l1")
+    name: str = setting(
+        "cross_entropy",
+        help="loss",
+        rule=OneOf(tuple(LOSSES)),
+        doc=f"{', '.join(CLASSIFICATION_LOSSES)} for classification, "
+        f"{', '.join(REGRESSION_LOSSES)} for regression ([losses.md](losses.md)); "
+        "cross-entropy is on logits",
+        flag=Flag("--loss", MODEL, "NAME"),
     )
-    label_smoothing: float = field(default=0.0, metadata=_help("cross_entropy only, in [0, 1)"))
-    delta: float = field(default=1.0, metadata=_help("huber: where quadratic turns linear, > 0"))
-    beta: float = field(default=1.0, metadata=_help("smooth_l1: where quadratic turns linear"))
+    label_smoothing: float = setting(
+        0.0, help="label smoothing", rule=_UNIT, doc="0 unless `cross_entropy`"
+    )
+    delta: float = setting(1.0, help="huber: where quadratic turns linear", rule=_POSITIVE)
+    beta: float = setting(1.0, help="smooth_l1: where quadratic turns linear", rule=_NON_NEGATIVE)
 
 
 @dataclass
 class OptimizerConfig:
     """`[optimizer]`: a kerasdl optimizer; unset (None) hyperparameters keep its default."""
 
-    name: str = field(default="adamw", metadata=_help(" | ".join(OPTIMIZERS)))
-    learning_rate: float = field(default=1e-3, metadata=_help("initial learning rate, > 0"))
-    weight_decay: float = field(
-        default=0.01,
-        metadata=_help("decoupled for adamw, added to the gradient (PyTorch's L2) for the others"),
+    name: str = setting(
+        "adamw",
+        help="optimizer",
+        rule=OneOf(tuple(OPTIMIZERS)),
+        doc="a `kerasdl.optimizers` class ([optimizers.md](optimizers.md))",
+        flag=Flag("--optimizer", OPTIMIZATION, "NAME"),
     )
-    momentum: float | None = field(default=None, metadata=_help("momentum, nesterov; [0, 1)"))
-    beta_1: float | None = field(default=None, metadata=_help("adam, adamw; [0, 1)"))
-    beta_2: float | None = field(default=None, metadata=_help("adam, adamw; [0, 1)"))
-    epsilon: float | None = field(default=None, metadata=_help("adagrad, rmsprop, adam(w); > 0"))
-    rho: float | None = field(default=None, metadata=_help("rmsprop (PyTorch's alpha); [0, 1)"))
-    exclude_bias_and_norm: bool = field(
-        default=False, metadata=_help("no weight decay on biases and normalisation parameters")
+    learning_rate: float = setting(
+        1e-3,
+        help="initial learning rate",
+        rule=_POSITIVE,
+        doc="the schedule then changes it",
+        flag=Flag("--lr", OPTIMIZATION, "RATE"),
     )
-    clipnorm: float | None = field(default=None, metadata=_help("clip each gradient's norm; > 0"))
+    weight_decay: float = setting(
+        0.01,
+        help="weight decay: decoupled for adamw, added to the gradient (PyTorch's) for the others",
+        rule=_NON_NEGATIVE,
+        doc="it stays 0.01 when you switch optimizer: set it to 0 for none",
+        flag=Flag("--weight-decay", OPTIMIZATION, "X"),
+    )
+    momentum: float | None = setting(
+        None,
+        help=f"momentum factor ({_takers('momentum')})",
+        rule=_UNIT,
+        doc="none: the optimizer's default (0.9)",
+        flag=Flag("--momentum", OPTIMIZATION, "X"),
+    )
+    beta_1: float | None = setting(
+        None, help=f"first-moment decay ({_takers('beta_1')})", rule=_UNIT, doc="none: 0.9"
+    )
+    beta_2: float | None = setting(
+        None, help=f"second-moment decay ({_takers('beta_2')})", rule=_UNIT, doc="none: 0.999"
+    )
+    epsilon: float | None = setting(
+        None,
+        help=f"term added to the denominator ({_takers('epsilon')})",
+        rule=_POSITIVE,
+        doc="none: PyTorch's (1e-10 Adagrad, 1e-8 the others)",
+    )
+    rho: float | None = setting(
+        None,
+        help=f"squared-gradient decay, PyTorch's alpha ({_takers('rho')})",
+        rule=_UNIT,
+        doc="none: 0.99",
+    )
+    exclude_bias_and_norm: bool = setting(
+        False, help="no weight decay on biases and normalisation parameters"
+    )
+    clipnorm: float | None = setting(
+        None, help="clip each gradient to this norm", rule=_POSITIVE, doc="none: no clipping"
+    )
 
 
 @dataclass
 class ScheduleConfig:
     """`[schedule]`: the learning-rate schedule, stepped per epoch, with an optional warmup."""
 
-    name: str = field(default="step", metadata=_help(" | ".join(SCHEDULES)))
-    step_size: int = field(default=10, metadata=_help("step: epochs between decays"))
-    gamma: float = field(default=0.5, metadata=_help("step, exponential: decay factor, > 0"))
-    t_max: int | None = field(
-        default=None, metadata=_help("cosine: epochs of a half period; None: the epochs left")
+    name: str = setting(
+        "step",
+        help="learning-rate schedule",
+        rule=OneOf(tuple(SCHEDULES)),
+        doc="`none`: constant; `StepLR`, `ExponentialLR`, `CosineAnnealingLR`, `NoamWarmup`",
+        flag=Flag("--schedule", OPTIMIZATION, "NAME"),
     )
-    eta_min: float = field(default=0.0, metadata=_help("cosine: the lowest learning rate"))
-    warmup_epochs: int = field(
-        default=0, metadata=_help("linear warmup from 0 over this many epochs, then the schedule")
+    step_size: int = setting(10, help="step: epochs between decays", rule=Int(1, MAX_EPOCHS))
+    gamma: float = setting(0.5, help="step, exponential: the decay factor", rule=_POSITIVE)
+    t_max: int | None = setting(
+        None,
+        help="cosine: epochs of a half period; none: the epochs after the warmup",
+        rule=Int(1, MAX_EPOCHS),
     )
-    d_model: int = field(default=512, metadata=_help("noam: model width"))
-    warmup_steps: int = field(default=4000, metadata=_help("noam: warmup optimizer steps"))
-    scale: float = field(default=1.0, metadata=_help("noam: factor on the whole schedule"))
+    eta_min: float = setting(
+        0.0, help="cosine: the lowest learning rate", rule=_NON_NEGATIVE, doc="<= `learning_rate`"
+    )
+    warmup_epochs: int = setting(
+        0,
+        help="epochs of linear warmup from 0 in front of the schedule",
+        rule=Int(0, MAX_EPOCHS),
+        doc="fewer than `epochs`; 0 with noam",
+        flag=Flag("--warmup-epochs", OPTIMIZATION, "N"),
+    )
+    d_model: int = setting(512, help="noam: the model width", rule=Int(1, 1 << 20))
+    warmup_steps: int = setting(
+        4000, help="noam: warmup, in optimizer steps", rule=Int(1, MAX_OPTIMIZER_STEPS)
+    )
+    scale: float = setting(
+        1.0,
+        help="noam: a factor on the whole schedule",
+        rule=_POSITIVE,
+        doc="noam does not use `learning_rate`",
+    )
+
+
+#: Every quantity some task logs (`monitors` narrows it to the run's task and split).
+_MONITORS = OneOf(tuple(dict.fromkeys(m for task in METRICS for m in monitors(task))))
+_MONITOR_DOC = (
+    "`val_loss`, `val_accuracy`, `loss`, `accuracy` (regression: `mae` for `accuracy`); "
+    "no `val_` ones when `validation_split` is 0"
+)
 
 
 @dataclass
 class EarlyStoppingConfig:
     """`[early_stopping]`: stop when `monitor` stops improving; `monitor` also picks best.keras."""
 
-    enabled: bool = field(default=True, metadata=_help("stop early"))
-    monitor: str = field(
-        default="val_loss", metadata=_help("watched quantity; also selects the best model")
+    enabled: bool = setting(
+        True,
+        help="stop when the monitored quantity stops improving",
+        flag=Flag("--early-stopping", OPTIMIZATION, switch=True),
     )
-    patience: int = field(default=5, metadata=_help("epochs without improvement before stopping"))
-    min_delta: float = field(default=0.0, metadata=_help("smallest change that counts"))
-    restore_best_weights: bool = field(
-        default=True, metadata=_help("end with the best epoch's weights")
+    monitor: str = setting(
+        "val_loss",
+        help="the watched quantity; it also selects best.keras, even with early stopping off",
+        rule=_MONITORS,
+        doc=_MONITOR_DOC,
     )
+    patience: int = setting(
+        5,
+        help="epochs without improvement before stopping",
+        rule=Int(0, MAX_EPOCHS),
+        flag=Flag("--patience", OPTIMIZATION, "N"),
+    )
+    min_delta: float = setting(
+        0.0, help="the smallest change that counts as an improvement", rule=_NON_NEGATIVE
+    )
+    restore_best_weights: bool = setting(True, help="end training with the best epoch's weights")
 
 
 @dataclass
 class PlateauConfig:
     """`[plateau]`: ReduceLROnPlateau (PyTorch's rule), on top of the schedule."""
 
-    enabled: bool = field(default=False, metadata=_help("reduce the learning rate on a plateau"))
-    monitor: str = field(default="val_loss", metadata=_help("watched quantity"))
-    factor: float = field(default=0.1, metadata=_help("new_lr = lr * factor, in (0, 1)"))
-    patience: int = field(default=10, metadata=_help("epochs without improvement before reducing"))
-    threshold: float = field(default=1e-4, metadata=_help("relative improvement that counts"))
-    cooldown: int = field(default=0, metadata=_help("epochs to wait after a reduction"))
-    min_lr: float = field(default=0.0, metadata=_help("lower bound of the learning rate"))
+    enabled: bool = setting(
+        False,
+        help="reduce the learning rate when the monitored quantity plateaus",
+        flag=Flag("--plateau", OPTIMIZATION, switch=True),
+    )
+    monitor: str = setting(
+        "val_loss", help="the watched quantity", rule=_MONITORS, doc=_MONITOR_DOC
+    )
+    factor: float = setting(
+        0.1, help="new rate = rate * factor", rule=Real(0.0, 1.0, low_open=True, high_open=True)
+    )
+    patience: int = setting(
+        10, help="epochs without improvement before a reduction", rule=Int(0, MAX_EPOCHS)
+    )
+    threshold: float = setting(1e-4, help="relative improvement that counts", rule=_NON_NEGATIVE)
+    cooldown: int = setting(0, help="epochs to wait after a reduction", rule=Int(0, MAX_EPOCHS))
+    min_lr: float = setting(0.0, help="the lowest learning rate", rule=_NON_NEGATIVE)
 
 
 _SECTIONS = {
@@ -366,35 +534,96 @@ class TrainConfig:
     ```
     """
 
-    seed: int = field(default=42, metadata=_help("seeds weights, split, shuffles, dropout"))
-    epochs: int = field(default=20, metadata=_help("epochs to train"))
-    batch_size: int = field(default=64, metadata=_help("training batch size"))
-    eval_batch_size: int = field(
-        default=1000, metadata=_help("batch size for validation and test evaluation")
+    seed: int = setting(
+        42,
+        help="random seed: the weights, the validation split, every epoch's shuffle, dropout",
+        rule=Int(0, 2**32 - 1),  # JAX keeps seeds as uint32
+        flag=Flag("--seed", RUN, "N"),
     )
-    validation_split: float = field(
-        default=0.1, metadata=_help("fraction of the training set held out, in [0, 1)")
+    epochs: int = setting(
+        20,
+        help="epochs to train",
+        rule=Int(1, MAX_EPOCHS),
+        flag=Flag("--epochs", OPTIMIZATION, "N"),
     )
-    steps_per_execution: int = field(
-        default=128, metadata=_help("batches per compiled call of the training step")
+    batch_size: int = setting(
+        64,
+        help="examples per training batch",
+        rule=Int(1, MAX_BATCH),
+        flag=Flag("--batch-size", DATA, "N"),
     )
-    jit_compile: str | bool = field(default="auto", metadata=_help("auto | true | false (XLA)"))
-    loop: str = field(
-        default="auto", metadata=_help("auto | kerasdl | fit: the training loop (docs/engine.md)")
+    eval_batch_size: int = setting(
+        1000,
+        help="batch size of validation and test evaluation",
+        rule=Int(1, MAX_BATCH),
+        doc="the chapter's test loader uses 1000",
     )
-    intra_op_threads: int | str = field(
-        default="auto",
-        metadata=_help(
-            "threads one TensorFlow op may use; 0: TensorFlow's choice; auto: 1 for small "
-            "layers on a small CPU, else 0 (docs/engine.md)"
+    validation_split: float = setting(
+        0.1,
+        help="fraction of the training set held out for validation (stratified by class)",
+        rule=_UNIT,
+        doc="0: none, and then only `loss`/`accuracy` may be monitored",
+    )
+    steps_per_execution: int = setting(
+        128,
+        help="batches per compiled call of the training step (fewer Python round trips)",
+        rule=Int(1, MAX_STEPS_PER_EXECUTION),
+        doc="Keras's `compile(steps_per_execution=...)`; progress events and a stop request are "
+        "seen between calls, so about every 0.15 s for the preset on 2 cores",
+        flag=Flag("--steps-per-execution", RUN, "N"),
+    )
+    jit_compile: str | bool = setting(
+        "auto",
+        help="XLA compilation of the train step",
+        rule=OneOf(JIT_COMPILE),
+        doc="Keras's `compile(jit_compile=...)`",
+        flag=Flag("--jit", RUN, switch=True),
+    )
+    loop: str = setting(
+        "auto",
+        help="the training loop: kerasdl's in-memory loop or Keras's model.fit",
+        rule=OneOf(LOOPS),
+        doc="`auto` takes kerasdl's (`kerasdl.loop`, faster at small batches) with the `default` "
+        "strategy on the TensorFlow backend without XLA, `fit` otherwise ([engine.md](engine.md))",
+    )
+    intra_op_threads: int | str = setting(
+        "auto",
+        help="threads one TensorFlow op may use; 0: TensorFlow's choice",
+        rule=Either((Const("auto"), Int(0, MAX_THREADS))),
+        doc="`auto`: 1 when the run is small (every Dense product at most 2^24 multiply-adds a "
+        "step, as the preset's 64 x 784 x 256) on a CPU of at most 4 cores with no GPU and the "
+        "default strategy, else 0 ([engine.md](engine.md#speed)). Applied before TensorFlow runs "
+        "its first op; in a process where it already has, a number asked for gives a `notice` "
+        "that it was not applied",
+    )
+    inter_op_threads: int = setting(
+        0,
+        help="TensorFlow ops that may run at once; 0: TensorFlow's choice",
+        rule=Int(0, MAX_THREADS),
+        doc="see [engine.md](engine.md#speed)",
+    )
+    strategy: str = setting(
+        "default",
+        help="distribution strategy (tf.distribute)",
+        rule=OneOf(STRATEGIES),
+        doc="[distributed.md](distributed.md)",
+        flag=Flag("--strategy", RUN, "NAME"),
+    )
+    runs_dir: str = setting(
+        "runs",
+        help="folder that holds the run directories",
+        rule=PathText(empty_ok=False),
+        flag=Flag("--runs-dir", RUN, "DIR", envvar="KERASDL_RUNS_DIR"),
+    )
+    run_name: str = setting(
+        "",
+        help="run id (default: <UTC timestamp>-<short hash>)",
+        rule=Pattern(
+            r"|[A-Za-z0-9][A-Za-z0-9._-]{0,99}",
+            "empty (a generated id) or 1-100 of A-Z a-z 0-9 . _ - starting with a letter or digit",
         ),
+        flag=Flag("--run-name", RUN, "NAME"),
     )
-    inter_op_threads: int = field(
-        default=0, metadata=_help("TensorFlow ops run at once; 0: TensorFlow's choice")
-    )
-    strategy: str = field(default="default", metadata=_help(" | ".join(STRATEGIES)))
-    runs_dir: str = field(default="runs", metadata=_help("folder of run directories"))
-    run_name: str = field(default="", metadata=_help("run id; empty: <UTC timestamp>-<short hash>"))
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -725,87 +954,95 @@ def _coerce(path, hint, value, *, parse):
 
 
 # ---------------------------------------------------------------------------------------------
-# Values.
+# Values: each field's declared rule, then the rules that tie fields together.
 
 
-def _is_real(x):
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field as declared (`kerasdl._fields.setting`), with its dotted key.
+
+    Attributes:
+        key: ``"optimizer.learning_rate"`` (a top-level field: ``"epochs"``).
+        section: ``"optimizer"``, or None at the top level.
+        name: ``"learning_rate"``.
+        hint: The field's type (``float | None``).
+        default: The preset's value.
+        help: One line saying what it does.
+        rule: What it allows (None: any value of its type).
+        doc: A longer note for docs/config.md.
+        flag: The ``kerasdl train`` option that sets it, or None.
+    """
+
+    key: str
+    section: str | None
+    name: str
+    hint: object
+    default: object
+    help: str
+    rule: Rule | None
+    doc: str
+    flag: Flag | None
+
+    @property
+    def optional(self) -> bool:
+        """Whether None (unset: the component's default) is allowed."""
+        return type(None) in typing.get_args(self.hint)
+
+    def allowed(self) -> str:
+        """What the field allows, in the words of its errors."""
+        words = self.rule.allowed() if self.rule is not None else _type_words(self.hint)
+        return f"none or {words}" if self.optional else words
+
+
+def _type_words(hint) -> str:
+    if hint is bool:
+        return "true or false"
+    if typing.get_origin(hint) is list and typing.get_args(hint) == (bool,):
+        return "a list of true or false"
+    if hint is str:
+        return "a string"
+    return str(hint)  # pragma: no cover - every other field declares a rule
+
+
+@functools.cache
+def field_specs() -> tuple[FieldSpec, ...]:
+    """Every field of `TrainConfig` as declared, top level first, then each section in order."""
+    specs = []
+
+    def add(cls, section):
+        hints = _hints(cls)
+        default = cls()
+        for f in dataclasses.fields(cls):
+            if f.name in _SECTIONS and section is None:
+                continue
+            specs.append(
+                FieldSpec(
+                    key=f.name if section is None else f"{section}.{f.name}",
+                    section=section,
+                    name=f.name,
+                    hint=hints[f.name],
+                    default=getattr(default, f.name),
+                    help=f.metadata["help"],
+                    rule=f.metadata["rule"],
+                    doc=f.metadata["doc"],
+                    flag=f.metadata["flag"],
+                )
+            )
+
+    add(TrainConfig, None)
+    for section, cls in _SECTIONS.items():
+        add(cls, section)
+    return tuple(specs)
+
+
+def _get(config, spec: FieldSpec):
+    owner = config if spec.section is None else getattr(config, spec.section)
+    return getattr(owner, spec.name)
 
 
 def _check(path, value, ok, allowed):
     if not ok:
         raise ConfigError(path, value, allowed)
-
-
-def _int_at_least(path, value, low):
-    _check(
-        path,
-        value,
-        isinstance(value, int) and not isinstance(value, bool) and value >= low,
-        f"an integer >= {low}",
-    )
-
-
-def _int_in(path, value, low, high):
-    """An integer in ``[low, high]``: sizes get real upper bounds (a batch of 2**63 examples
-    would reach TensorFlow and fail there, after the data was loaded)."""
-    _check(
-        path,
-        value,
-        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
-        f"an integer in [{low}, {high:,}]",
-    )
-
-
-# Control characters (NUL included) in a path fail deep in TensorFlow or the OS; 1,024
-# characters is a quarter of Linux's PATH_MAX.
-_PATH_UNSAFE = re.compile("[\x00-\x1f\x7f]")
-_PATH_MAX = 1024
-
-
-def _path(path, value, *, empty_ok):
-    _check(
-        path,
-        value,
-        (empty_ok or value.strip() != "")
-        and len(value) <= _PATH_MAX
-        and _PATH_UNSAFE.search(value) is None,
-        f"a{'' if empty_ok else ' non-empty'} path of at most {_PATH_MAX:,} characters, "
-        "without control characters",
-    )
-
-
-def _real(path, value, *, low=None, high=None, low_open=False, high_open=False):
-    """A finite number in the interval; `allowed` is written in interval notation."""
-    ok = _is_real(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if low is not None and high is not None:
-        allowed = f"a number in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    elif low is not None:
-        allowed = f"a number {'>' if low_open else '>='} {low}"
-    else:
-        allowed = "a finite number"
-    _check(path, value, ok, allowed)
-
-
-def _one_of(path, value, names, note=""):
-    """``value in names``; the error lists them and suggests the closest one."""
-    names = tuple(names)
-    if value in names:
-        return
-    allowed = "one of " + ", ".join(repr(n) for n in names) + note
-    close = difflib.get_close_matches(str(value), [str(n) for n in names], n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(
-        path, value, allowed, message=f"{path}: got {value!r}; allowed: {allowed}{hint}"
-    )
-
-
-def _name(path, value, names):
-    _one_of(path, value, names)
 
 
 def _validate_types(config):
@@ -827,74 +1064,44 @@ def _validate_types(config):
 
 def _validate(c: TrainConfig):
     _validate_types(c)
+    for spec in field_specs():
+        value = _get(c, spec)
+        if spec.rule is None or (value is None and spec.optional):
+            continue
+        if spec.optional and not spec.rule.ok(value):
+            raise ConfigError(spec.key, value, spec.allowed())  # "none or ..."
+        spec.rule.check(spec.key, value)
+    _check_agreement(c)
 
-    # Top level.
-    _check("seed", c.seed, 0 <= c.seed < _SEED_LIMIT, f"an integer in [0, {_SEED_LIMIT})")
-    _int_in("epochs", c.epochs, 1, MAX_EPOCHS)
-    _int_in("batch_size", c.batch_size, 1, MAX_BATCH)
-    _int_in("eval_batch_size", c.eval_batch_size, 1, MAX_BATCH)
-    _real("validation_split", c.validation_split, low=0.0, high=1.0, high_open=True)
-    _int_in("steps_per_execution", c.steps_per_execution, 1, MAX_STEPS_PER_EXECUTION)
-    _check(
-        "jit_compile",
-        c.jit_compile,
-        c.jit_compile == "auto" or isinstance(c.jit_compile, bool),
-        "'auto', true or false",
-    )
-    _name("loop", c.loop, LOOPS)
-    if c.intra_op_threads != "auto":
-        _int_in("intra_op_threads", c.intra_op_threads, 0, MAX_THREADS)
-    _int_in("inter_op_threads", c.inter_op_threads, 0, MAX_THREADS)
-    _name("strategy", c.strategy, STRATEGIES)
+
+def _check_agreement(c: TrainConfig):
+    """The rules between fields (each field's own range is its declared rule)."""
     _check(
         "loop",
         c.loop,
         c.loop != "kerasdl" or c.strategy == "default",
         f"'auto' or 'fit' with strategy {c.strategy!r} (kerasdl's loop runs on one device)",
     )
-    _path("runs_dir", c.runs_dir, empty_ok=False)
-    _check(
-        "run_name",
-        c.run_name,
-        c.run_name == "" or _RUN_NAME.fullmatch(c.run_name) is not None,
-        "empty (a generated id) or 1-100 of A-Z a-z 0-9 . _ - starting with a letter or digit",
-    )
+    _check_model(c.model)
+    task = TASKS[c.data.name]
+    _check_loss(c.loss, task, c.data.name)
+    _check_optimizer(c.optimizer)
+    _check_schedule(c.schedule, c)
+    watchable = monitors(task, validation=c.validation_split > 0)
+    note = " (validation_split is 0: no val_ quantities)" if c.validation_split == 0 else ""
+    OneOf(watchable, note).check("early_stopping.monitor", c.early_stopping.monitor)
+    OneOf(watchable, note).check("plateau.monitor", c.plateau.monitor)
 
-    # [data]
-    d = c.data
-    _name("data.name", d.name, DATASETS)
-    _path("data.data_dir", d.data_dir, empty_ok=True)
-    _real("data.mean", d.mean)
-    _real("data.std", d.std, low=0.0, low_open=True)
-    if d.limit is not None:
-        _int_at_least("data.limit", d.limit, 1)
-    _int_at_least("data.regression_samples", d.regression_samples, 2)
-    _int_at_least("data.regression_test_samples", d.regression_test_samples, 1)
-    _int_at_least("data.regression_features", d.regression_features, 1)
-    _real("data.regression_noise", d.regression_noise, low=0.0)
-    _real("data.outlier_fraction", d.outlier_fraction, low=0.0, high=1.0, high_open=True)
-    _real("data.outlier_scale", d.outlier_scale, low=0.0)
-    task = TASKS[d.name]
 
-    # [model]
-    m = c.model
-    for i, units in enumerate(m.hidden):
-        _int_at_least(f"model.hidden[{i}]", units, 1)
+def _check_model(m: ModelConfig):
     layers = f"a list of {len(m.hidden)} (one per entry of model.hidden)"
     _check("model.batch_norm", m.batch_norm, len(m.batch_norm) == len(m.hidden), layers)
     _check("model.dropout", m.dropout, len(m.dropout) == len(m.hidden), layers)
-    for i, rate in enumerate(m.dropout):
-        _real(f"model.dropout[{i}]", rate, low=0.0, high=1.0, high_open=True)
-    _name("model.activation", m.activation, ACTIVATIONS)
-    _name("model.initializer", m.initializer, INITIALIZERS)
-    _name("model.regularizer", m.regularizer, REGULARIZERS)
-    _real("model.l1", m.l1, low=0.0)
-    _real("model.l2", m.l2, low=0.0)
     uses_l1 = m.regularizer in ("l1", "l1l2")
     uses_l2 = m.regularizer in ("l2", "l1l2")
-    if uses_l1 and m.regularizer == "l1":
+    if m.regularizer == "l1":
         _check("model.l1", m.l1, m.l1 > 0, "a number > 0 with regularizer 'l1'")
-    if uses_l2 and m.regularizer == "l2":
+    if m.regularizer == "l2":
         _check("model.l2", m.l2, m.l2 > 0, "a number > 0 with regularizer 'l2'")
     if m.regularizer == "l1l2":
         _check("model.l1", m.l1, m.l1 > 0 or m.l2 > 0, "l1 > 0 or l2 > 0 with regularizer 'l1l2'")
@@ -903,14 +1110,12 @@ def _validate(c: TrainConfig):
     if not uses_l2:
         _check("model.l2", m.l2, m.l2 == 0, f"0.0 with regularizer {m.regularizer!r}")
 
-    # [loss]
-    lo = c.loss
-    _name("loss.name", lo.name, LOSSES)
+
+def _check_loss(lo: LossConfig, task: str, dataset: str):
     if task == "classification":
-        _one_of("loss.name", lo.name, CLASSIFICATION_LOSSES, f" for the {d.name!r} dataset")
+        OneOf(CLASSIFICATION_LOSSES, f" for the {dataset!r} dataset").check("loss.name", lo.name)
     else:
-        _one_of("loss.name", lo.name, REGRESSION_LOSSES, " for a regression dataset")
-    _real("loss.label_smoothing", lo.label_smoothing, low=0.0, high=1.0, high_open=True)
+        OneOf(REGRESSION_LOSSES, " for a regression dataset").check("loss.name", lo.name)
     if lo.name != "cross_entropy":
         _check(
             "loss.label_smoothing",
@@ -918,14 +1123,9 @@ def _validate(c: TrainConfig):
             lo.label_smoothing == 0,
             "0.0 unless cross_entropy",
         )
-    _real("loss.delta", lo.delta, low=0.0, low_open=True)
-    _real("loss.beta", lo.beta, low=0.0)
 
-    # [optimizer]
-    o = c.optimizer
-    _name("optimizer.name", o.name, OPTIMIZERS)
-    _real("optimizer.learning_rate", o.learning_rate, low=0.0, low_open=True)
-    _real("optimizer.weight_decay", o.weight_decay, low=0.0)
+
+def _check_optimizer(o: OptimizerConfig):
     for name in _OPTIONAL_OPTIMIZER_PARAMS:
         value = getattr(o, name)
         if value is None:
@@ -937,24 +1137,11 @@ def _validate(c: TrainConfig):
             name in OPTIMIZER_PARAMS[o.name],
             f"unset (none) for {o.name!r}; only " + ", ".join(repr(t) for t in takers) + " take it",
         )
-        if name == "epsilon":
-            _real(f"optimizer.{name}", value, low=0.0, low_open=True)
-        else:
-            _real(f"optimizer.{name}", value, low=0.0, high=1.0, high_open=True)
-    if o.clipnorm is not None:
-        _real("optimizer.clipnorm", o.clipnorm, low=0.0, low_open=True)
 
-    # [schedule]
-    s = c.schedule
-    _name("schedule.name", s.name, SCHEDULES)
-    _int_at_least("schedule.step_size", s.step_size, 1)
-    _real("schedule.gamma", s.gamma, low=0.0, low_open=True)
-    if s.t_max is not None:
-        _int_at_least("schedule.t_max", s.t_max, 1)
-    _real("schedule.eta_min", s.eta_min, low=0.0)
+
+def _check_schedule(s: ScheduleConfig, c: TrainConfig):
     if s.name == "cosine":
-        _real("schedule.eta_min", s.eta_min, low=0.0, high=o.learning_rate)
-    _int_at_least("schedule.warmup_epochs", s.warmup_epochs, 0)
+        Real(0.0, c.optimizer.learning_rate).check("schedule.eta_min", s.eta_min)
     _check(
         "schedule.warmup_epochs",
         s.warmup_epochs,
@@ -968,24 +1155,6 @@ def _validate(c: TrainConfig):
             s.warmup_epochs == 0,
             "0 with the 'noam' schedule (it warms up over schedule.warmup_steps)",
         )
-    _int_at_least("schedule.d_model", s.d_model, 1)
-    _int_at_least("schedule.warmup_steps", s.warmup_steps, 1)
-    _real("schedule.scale", s.scale, low=0.0, low_open=True)
-
-    # [early_stopping], [plateau]
-    watchable = monitors(task, validation=c.validation_split > 0)
-    note = " (validation_split is 0: no val_ quantities)" if c.validation_split == 0 else ""
-    e = c.early_stopping
-    _one_of("early_stopping.monitor", e.monitor, watchable, note)
-    _int_at_least("early_stopping.patience", e.patience, 0)
-    _real("early_stopping.min_delta", e.min_delta, low=0.0)
-    p = c.plateau
-    _one_of("plateau.monitor", p.monitor, watchable, note)
-    _real("plateau.factor", p.factor, low=0.0, high=1.0, low_open=True, high_open=True)
-    _int_at_least("plateau.patience", p.patience, 0)
-    _real("plateau.threshold", p.threshold, low=0.0)
-    _int_at_least("plateau.cooldown", p.cooldown, 0)
-    _real("plateau.min_lr", p.min_lr, low=0.0)
 
 
 def parse_assignments(items: typing.Iterable[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ with the suggestions marked, and a table; ``--json`` prints the result's ``to_di
 A JSON record goes to ``RUNS_DIR/<stamp>-lr-find.json`` unless ``--no-save``.
 """
 
+import dataclasses
 import json
 import math
 from typing import Annotated
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.config_options import config_options, flagged, option_help
 from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
@@ -24,33 +26,33 @@ _TEST = "Range test"
 #: Steps at most (a range test is a few hundred; the rates are held in memory).
 MAX_STEPS = 100_000
 
-# Option -> the dotted config key it sets.
-FLAG_KEYS = {
-    "dataset": "data.name",
-    "data_dir": "data.data_dir",
-    "limit": "data.limit",
-    "optimizer": "optimizer.name",
-    "seed": "seed",
-    "runs_dir": "runs_dir",
-}
+
+def _options():
+    """The config fields lr-find offers (declared in `kerasdl.config`); its dataset defaults to
+    mnist-mini."""
+    offered = flagged(["data.name", "data.data_dir", "data.limit", "optimizer.name", "seed"])
+    offered += flagged(["runs_dir"])
+    return [
+        dataclasses.replace(
+            o,
+            help=option_help(o.spec).rstrip(".")
+            + " (default: the --config file's, else mnist-mini).",
+        )
+        if o.spec.key == "data.name"
+        else o
+        for o in offered
+    ]
 
 
+LR_FIND_OPTIONS = _options()
+#: Option parameter -> the dotted config key it sets.
+FLAG_KEYS = {o.param: o.spec.key for o in LR_FIND_OPTIONS}
+
+
+@config_options(LR_FIND_OPTIONS)
 def lr_find(
+    config_values: dict,
     config_file: opt.ConfigFile = None,
-    optimizer: opt.Optimizer = None,
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Dataset: {', '.join(opt.DATASETS)} [default: the --config file's, else "
-            "mnist-mini].",
-            show_default=False,
-            rich_help_panel=opt.DATA,
-            metavar="NAME",
-        ),
-    ] = None,
-    data_dir: opt.TrainDataDir = None,
-    limit: opt.Limit = None,
-    seed: opt.Seed = None,
     start_lr: Annotated[
         float, typer.Option(help="Learning rate of the first step.", rich_help_panel=_TEST)
     ] = 1e-7,
@@ -73,7 +75,6 @@ def lr_find(
         ),
     ] = 4.0,
     set_: opt.Set = None,
-    runs_dir: opt.TrainRunsDir = None,
     save: Annotated[
         bool,
         typer.Option(
@@ -97,15 +98,14 @@ def lr_find(
     divided by 10 (fastai's lr_find). Stops early once the loss diverges. The network, optimizer,
     loss and data are the --config file's (default: the chapter's preset on mnist-mini).
     """
-    given = dict(locals())
     check_settings(start_lr, end_lr, steps, smoothing, diverge)
-    flags = {k: v for k, v in given.items() if k in FLAG_KEYS and v is not None}
-    if dataset is None and config_file is None:
-        flags["dataset"] = "mnist-mini"
+    values = dict(config_values)
+    if config_file is None:
+        values.setdefault("data.name", "mnist-mini")
     with errors.domain_errors():
-        config = build_config(config_file, flags, set_ or [])
+        config = build_config(config_file, values, set_ or [])
 
-    from kerasdl.cli.train import import_runner, quiet_native_logs
+    from kerasdl.cli.native_logs import import_runner, quiet_native_logs
 
     console = errors.stderr_console()
 
@@ -154,12 +154,13 @@ def check_settings(start_lr, end_lr, steps, smoothing, diverge) -> None:
         bad("--diverge", diverge, "a number > 1")
 
 
-def build_config(config_file, flags: dict, sets: list[str]):
-    """The validated `TrainConfig`: the --config file (or the preset), the options, --set."""
+def build_config(config_file, values: dict, sets: list[str]):
+    """The validated `TrainConfig`: the --config file (or the preset), the options (``values``:
+    dotted key -> value), --set."""
     from kerasdl.config import TrainConfig, parse_assignments
 
     config = TrainConfig.from_toml(config_file) if config_file is not None else TrainConfig()
-    overrides = {FLAG_KEYS[name]: value for name, value in flags.items()}
+    overrides = dict(values)
     overrides.update(parse_assignments(sets))
     return config.override(overrides).validate()
 

@@ -1,8 +1,9 @@
 """Option types the ``kerasdl`` commands share.
 
 Each is an ``Annotated`` type, so a command declares ``runs_dir: RunsDir = Path("runs")`` and
-every command spells, documents and groups the option the same way. Nothing here imports more
-than Typer.
+every command spells, documents and groups the option the same way. The options that set a
+config field are made from the field's declaration (`kerasdl.cli.config_options`). Nothing here
+imports more than Typer and `kerasdl.config`.
 """
 
 from enum import Enum
@@ -11,17 +12,16 @@ from typing import Annotated
 
 import typer
 
-# Help panels of `kerasdl train --help`.
-DATA = "Data"
-MODEL = "Model"
-OPTIMIZATION = "Optimization"
-RUN = "Run"
+from kerasdl import config
+from kerasdl.config import PANELS
 
-# Names the config accepts; the help texts list them (a test checks they agree with kerasdl.config).
-DATASETS = ("mnist", "mnist-mini", "regression")
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("none", "step", "exponential", "cosine", "noam")
-STRATEGIES = ("default", "mirrored", "multi-worker")
+# Help panels (`kerasdl train --help`); the names the config accepts.
+DATA, MODEL, OPTIMIZATION, RUN = PANELS
+DATASETS = config.DATASETS
+OPTIMIZERS = tuple(config.OPTIMIZERS)
+SCHEDULES = tuple(config.SCHEDULES)
+STRATEGIES = config.STRATEGIES
+_SPECS = {spec.key: spec for spec in config.field_specs()}
 
 
 class UI(str, Enum):
@@ -33,16 +33,12 @@ class UI(str, Enum):
     none = "none"
 
 
-def _names(names):
-    return ", ".join(names)
-
-
-# Options more than one command uses.
+# Options more than one command uses; their help is the config field's (`kerasdl.config`).
 RunsDir = Annotated[
     Path,
     typer.Option(
         "--runs-dir",
-        help="Folder that holds the run directories.",
+        help=_SPECS["runs_dir"].help[0].upper() + _SPECS["runs_dir"].help[1:] + ".",
         envvar="KERASDL_RUNS_DIR",
         file_okay=False,
         metavar="DIR",
@@ -52,7 +48,7 @@ DataDir = Annotated[
     str | None,
     typer.Option(
         "--data-dir",
-        help="Folder with the four MNIST IDX .gz files or mnist.npz (else $KERASDL_DATA_DIR).",
+        help=_SPECS["data.data_dir"].help[0].upper() + _SPECS["data.data_dir"].help[1:] + ".",
         show_default=False,
         metavar="DIR",
     ),
@@ -73,240 +69,6 @@ ConfigFile = Annotated[
         show_default=False,
         rich_help_panel=RUN,
         metavar="FILE",
-    ),
-]
-Dataset = Annotated[
-    str | None,
-    typer.Option(
-        help=f"Dataset: {_names(DATASETS)}.",
-        show_default=False,
-        rich_help_panel=DATA,
-        metavar="NAME",
-    ),
-]
-TrainDataDir = Annotated[
-    str | None,
-    typer.Option(
-        "--data-dir",
-        help="Folder with the four MNIST IDX .gz files or mnist.npz (else $KERASDL_DATA_DIR).",
-        show_default=False,
-        rich_help_panel=DATA,
-        metavar="DIR",
-    ),
-]
-Limit = Annotated[
-    int | None,
-    typer.Option(
-        help="Use at most N training and N test examples (quick runs).",
-        show_default=False,
-        rich_help_panel=DATA,
-        metavar="N",
-    ),
-]
-BatchSize = Annotated[
-    int | None,
-    typer.Option(help="Examples per batch.", show_default=False, rich_help_panel=DATA, metavar="N"),
-]
-Hidden = Annotated[
-    str | None,
-    typer.Option(
-        help="Hidden layer sizes, comma-separated (e.g. 256,128).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="SIZES",
-    ),
-]
-BatchNorm = Annotated[
-    str | None,
-    typer.Option(
-        help="Batch norm per hidden layer, comma-separated (e.g. true,false).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="FLAGS",
-    ),
-]
-Dropout = Annotated[
-    str | None,
-    typer.Option(
-        help="Dropout rate per hidden layer, comma-separated (e.g. 0.5,0.0).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="RATES",
-    ),
-]
-Activation = Annotated[
-    str | None,
-    typer.Option(
-        help="Hidden activation (e.g. relu).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="NAME",
-    ),
-]
-Initializer = Annotated[
-    str | None,
-    typer.Option(
-        help="Weight initializer (e.g. torch_default, xavier_uniform, he_normal).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="NAME",
-    ),
-]
-Regularizer = Annotated[
-    str | None,
-    typer.Option(
-        help="Weight regularizer: none, l1, l2, l1l2 (strengths with --set model.l1=/model.l2=).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="NAME",
-    ),
-]
-Loss = Annotated[
-    str | None,
-    typer.Option(
-        help="Loss: cross_entropy (classification); mse, mae, huber, smooth_l1 (regression).",
-        show_default=False,
-        rich_help_panel=MODEL,
-        metavar="NAME",
-    ),
-]
-Epochs = Annotated[
-    int | None,
-    typer.Option(
-        help="Epochs to train.", show_default=False, rich_help_panel=OPTIMIZATION, metavar="N"
-    ),
-]
-Optimizer = Annotated[
-    str | None,
-    typer.Option(
-        help=f"Optimizer: {_names(OPTIMIZERS)}.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="NAME",
-    ),
-]
-LearningRate = Annotated[
-    float | None,
-    typer.Option(
-        "--lr",
-        help="Learning rate.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="RATE",
-    ),
-]
-WeightDecay = Annotated[
-    float | None,
-    typer.Option(
-        help="Weight decay (decoupled for adamw).",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="X",
-    ),
-]
-Momentum = Annotated[
-    float | None,
-    typer.Option(
-        help="Momentum (momentum, nesterov, rmsprop).",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="X",
-    ),
-]
-Schedule = Annotated[
-    str | None,
-    typer.Option(
-        help=f"Learning-rate schedule: {_names(SCHEDULES)}.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="NAME",
-    ),
-]
-WarmupEpochs = Annotated[
-    int | None,
-    typer.Option(
-        help="Epochs of linear warmup in front of the schedule.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="N",
-    ),
-]
-EarlyStopping = Annotated[
-    bool | None,
-    typer.Option(
-        "--early-stopping/--no-early-stopping",
-        help="Stop when the monitored metric stops improving.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-    ),
-]
-Patience = Annotated[
-    int | None,
-    typer.Option(
-        help="Early stopping: epochs without improvement before stopping.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-        metavar="N",
-    ),
-]
-Plateau = Annotated[
-    bool | None,
-    typer.Option(
-        "--plateau/--no-plateau",
-        help="Reduce the learning rate when the monitored metric plateaus.",
-        show_default=False,
-        rich_help_panel=OPTIMIZATION,
-    ),
-]
-Seed = Annotated[
-    int | None,
-    typer.Option(help="Random seed.", show_default=False, rich_help_panel=RUN, metavar="N"),
-]
-RunName = Annotated[
-    str | None,
-    typer.Option(
-        help="Run id (default: UTC timestamp + short hash).",
-        show_default=False,
-        rich_help_panel=RUN,
-        metavar="NAME",
-    ),
-]
-TrainRunsDir = Annotated[
-    str | None,
-    typer.Option(
-        "--runs-dir",
-        help="Folder that holds the run directories (config default: runs).",
-        envvar="KERASDL_RUNS_DIR",
-        show_default=False,
-        rich_help_panel=RUN,
-        metavar="DIR",
-    ),
-]
-StepsPerExecution = Annotated[
-    int | None,
-    typer.Option(
-        help="Batches per compiled call (fewer Python round trips).",
-        show_default=False,
-        rich_help_panel=RUN,
-        metavar="N",
-    ),
-]
-Jit = Annotated[
-    bool | None,
-    typer.Option(
-        "--jit/--no-jit",
-        help="XLA-compile the train step (default: auto).",
-        show_default=False,
-        rich_help_panel=RUN,
-    ),
-]
-Strategy = Annotated[
-    str | None,
-    typer.Option(
-        help=f"Distribution strategy: {_names(STRATEGIES)}.",
-        show_default=False,
-        rich_help_panel=RUN,
-        metavar="NAME",
     ),
 ]
 Set = Annotated[

@@ -25,10 +25,11 @@ from rich.table import Table
 from rich.text import Text
 
 from kerasdl.cli import errors
-from kerasdl.cli import options as opt
+from kerasdl.cli.config_options import Offered, config_options
 from kerasdl.cli.console import safe_console
 from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
+from kerasdl.config import SCHEDULES, field_specs
 
 app = typer.Typer(
     help="Learning-rate schedules: plot the rate a run would get at every step.",
@@ -53,33 +54,45 @@ class Per(str, Enum):
     step = "step"
 
 
-# Option name -> [schedule] key (and the learning rate, which the schedules start from).
-PARAM_KEYS = {
-    "lr": "optimizer.learning_rate",
-    "step_size": "schedule.step_size",
-    "gamma": "schedule.gamma",
-    "t_max": "schedule.t_max",
-    "eta_min": "schedule.eta_min",
-    "warmup_epochs": "schedule.warmup_epochs",
-    "d_model": "schedule.d_model",
-    "warmup_steps": "schedule.warmup_steps",
-    "scale": "schedule.scale",
-}
-
 _SCHEDULE = "Schedule"
 
 
+def _options():
+    """The options that set the schedule: --epochs, --lr and every [schedule] field but its name
+    (an argument), with the preset's defaults, each declared once in `kerasdl.config`."""
+    specs = {spec.key: spec for spec in field_specs()}
+    offered = [Offered(specs["epochs"], panel=None, required=True, help="Epochs of the run.")]
+    offered.append(
+        Offered(
+            specs["optimizer.learning_rate"],
+            panel=_SCHEDULE,
+            default=specs["optimizer.learning_rate"].default,
+            help="Learning rate the schedule starts from (not used by noam).",
+        )
+    )
+    for spec in specs.values():
+        if spec.section == "schedule" and spec.name != "name":
+            offered.append(Offered(spec, panel=_SCHEDULE, default=spec.default))
+    return offered
+
+
+PLOT_OPTIONS = _options()
+#: Option parameter -> the dotted config key it sets.
+PARAM_KEYS = {o.param: o.spec.key for o in PLOT_OPTIONS}
+
+
 @app.command()
+@config_options(PLOT_OPTIONS)
 def plot(
+    config_values: dict,
     name: Annotated[
         str,
         typer.Argument(
-            help=f"Schedule: {', '.join(opt.SCHEDULES)} (the config's [schedule] name).",
+            help=f"Schedule: {', '.join(SCHEDULES)} (the config's schedule.name).",
             metavar="NAME",
             show_default=False,
         ),
     ],
-    epochs: Annotated[int, typer.Option(help="Epochs of the run.", metavar="N")],
     steps_per_epoch: Annotated[
         int,
         typer.Option(
@@ -87,48 +100,6 @@ def plot(
             metavar="K",
         ),
     ],
-    lr: Annotated[
-        float,
-        typer.Option(
-            "--lr",
-            help="Learning rate the schedule starts from (not used by noam).",
-            rich_help_panel=_SCHEDULE,
-        ),
-    ] = 1e-3,
-    step_size: Annotated[
-        int, typer.Option(help="step: epochs between decays.", rich_help_panel=_SCHEDULE)
-    ] = 10,
-    gamma: Annotated[
-        float,
-        typer.Option(help="step, exponential: factor of each decay.", rich_help_panel=_SCHEDULE),
-    ] = 0.5,
-    t_max: Annotated[
-        int | None,
-        typer.Option(
-            help="cosine: epochs of a half period [default: the epochs after the warmup].",
-            show_default=False,
-            rich_help_panel=_SCHEDULE,
-        ),
-    ] = None,
-    eta_min: Annotated[
-        float, typer.Option(help="cosine: the lowest rate.", rich_help_panel=_SCHEDULE)
-    ] = 0.0,
-    warmup_epochs: Annotated[
-        int,
-        typer.Option(
-            help="Epochs of linear warmup from 0 in front of the schedule (not with noam).",
-            rich_help_panel=_SCHEDULE,
-        ),
-    ] = 0,
-    d_model: Annotated[
-        int, typer.Option(help="noam: the model width.", rich_help_panel=_SCHEDULE)
-    ] = 512,
-    warmup_steps: Annotated[
-        int, typer.Option(help="noam: optimizer steps of the rise.", rich_help_panel=_SCHEDULE)
-    ] = 4000,
-    scale: Annotated[
-        float, typer.Option(help="noam: a factor on the whole schedule.", rich_help_panel=_SCHEDULE)
-    ] = 1.0,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -166,11 +137,10 @@ def plot(
     Prints the curve and a table of the rate at each epoch start and wherever it changes;
     epochs are counted from 0, as in docs/schedules.md.
     """
-    given = {key: value for key, value in locals().items() if key in PARAM_KEYS}
     if steps_per_epoch < 1:
         errors.fail(f"--steps-per-epoch: got {steps_per_epoch}; allowed: an integer >= 1")
     with errors.domain_errors():
-        config = build_config(name, epochs, given, set_ or [])
+        config = build_config(name, config_values, set_ or [])
     total = config.epochs * steps_per_epoch
     if total > MAX_STEPS:
         errors.fail(
@@ -185,13 +155,13 @@ def plot(
     render(result, rates, log_y=log_y, width=width, height=height)
 
 
-def build_config(name: str, epochs: int, params: dict, sets: list[str]):
-    """The validated `TrainConfig` whose ``[schedule]`` is NAME with ``params`` (option name ->
-    value, see `PARAM_KEYS`), then ``sets`` (``schedule.key=value``)."""
+def build_config(name: str, values: dict, sets: list[str]):
+    """The validated `TrainConfig` whose ``[schedule]`` is NAME with ``values`` (dotted key ->
+    value: the epochs, the learning rate, [schedule] fields), then ``sets``
+    (``schedule.key=value``)."""
     from kerasdl.config import ConfigError, TrainConfig, parse_assignments
 
-    overrides = {"schedule.name": name, "epochs": epochs}
-    overrides.update({PARAM_KEYS[k]: v for k, v in params.items() if v is not None})
+    overrides = {"schedule.name": name, **values}
     assignments = parse_assignments(sets)
     for key in assignments:
         if not key.startswith("schedule."):
@@ -230,7 +200,7 @@ def evaluate(config, steps_per_epoch: int):
     float32 array), from `kerasdl.runner.build_learning_rate`: what the optimizer reads."""
     import numpy as np
 
-    from kerasdl.cli.train import import_runner, quiet_native_logs
+    from kerasdl.cli.native_logs import import_runner, quiet_native_logs
 
     with quiet_native_logs():
         runner = import_runner()

@@ -7,7 +7,6 @@ are those of `kerasdl.cli.errors`: 0 done, 1 NaN or failed, 2 bad input, 130 int
 
 import contextlib
 import os
-import re
 import signal
 import sys
 import threading
@@ -19,37 +18,12 @@ import typer
 from kerasdl import _interrupt
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli.config_options import config_options, flagged
 
-# Flag -> the dotted config key it sets (`TrainConfig.override`).
-FLAG_KEYS = {
-    "dataset": "data.name",
-    "data_dir": "data.data_dir",
-    "limit": "data.limit",
-    "batch_size": "batch_size",
-    "hidden": "model.hidden",
-    "batch_norm": "model.batch_norm",
-    "dropout": "model.dropout",
-    "activation": "model.activation",
-    "initializer": "model.initializer",
-    "regularizer": "model.regularizer",
-    "loss": "loss.name",
-    "epochs": "epochs",
-    "optimizer": "optimizer.name",
-    "lr": "optimizer.learning_rate",
-    "weight_decay": "optimizer.weight_decay",
-    "momentum": "optimizer.momentum",
-    "schedule": "schedule.name",
-    "warmup_epochs": "schedule.warmup_epochs",
-    "early_stopping": "early_stopping.enabled",
-    "patience": "early_stopping.patience",
-    "plateau": "plateau.enabled",
-    "seed": "seed",
-    "run_name": "run_name",
-    "runs_dir": "runs_dir",
-    "steps_per_execution": "steps_per_execution",
-    "jit": "jit_compile",
-    "strategy": "strategy",
-}
+#: The config fields `kerasdl train` offers as options (those that declare a `Flag`).
+TRAIN_OPTIONS = flagged()
+#: Option parameter -> the dotted config key it sets (`TrainConfig.override`).
+FLAG_KEYS = {o.param: o.spec.key for o in TRAIN_OPTIONS}
 
 # Statuses of `run_finished` and the exit code each gives.
 STATUS_EXIT = {
@@ -62,34 +36,9 @@ STATUS_EXIT = {
 }
 
 
+@config_options(TRAIN_OPTIONS)
 def train(
-    dataset: opt.Dataset = None,
-    data_dir: opt.TrainDataDir = None,
-    limit: opt.Limit = None,
-    batch_size: opt.BatchSize = None,
-    hidden: opt.Hidden = None,
-    batch_norm: opt.BatchNorm = None,
-    dropout: opt.Dropout = None,
-    activation: opt.Activation = None,
-    initializer: opt.Initializer = None,
-    regularizer: opt.Regularizer = None,
-    loss: opt.Loss = None,
-    epochs: opt.Epochs = None,
-    optimizer: opt.Optimizer = None,
-    lr: opt.LearningRate = None,
-    weight_decay: opt.WeightDecay = None,
-    momentum: opt.Momentum = None,
-    schedule: opt.Schedule = None,
-    warmup_epochs: opt.WarmupEpochs = None,
-    early_stopping: opt.EarlyStopping = None,
-    patience: opt.Patience = None,
-    plateau: opt.Plateau = None,
-    seed: opt.Seed = None,
-    run_name: opt.RunName = None,
-    runs_dir: opt.TrainRunsDir = None,
-    steps_per_execution: opt.StepsPerExecution = None,
-    jit: opt.Jit = None,
-    strategy: opt.Strategy = None,
+    config_values: dict,
     config_file: opt.ConfigFile = None,
     set_: opt.Set = None,
     resume: opt.Resume = None,
@@ -101,17 +50,13 @@ def train(
 
     The run's config, events, best.keras and last.keras go to RUNS_DIR/<run id>.
     """
-    given = dict(locals())  # the parameters, before any other local exists
-    flags = {
-        name: value for name, value in given.items() if name in FLAG_KEYS and value is not None
-    }
     if config_file is not None and resume is not None:
         errors.fail(
             "--config and --resume cannot be combined: a resumed run continues with its own "
             "config.toml (change values with options or --set)"
         )
     with errors.domain_errors():
-        config, resume_dir = build_config(config_file, flags, set_ or [], resume)
+        config, resume_dir = build_config(config_file, config_values, set_ or [], resume)
     view_name = choose_view(ui)
     if view_name == "tui":
         from kerasdl.cli.dashboard import run_dashboard
@@ -136,21 +81,21 @@ def parse_sets(items: list[str]) -> dict[str, str]:
     return parsed
 
 
-def build_config(config_file, flags: dict, sets: list[str], resume: str | None):
+def build_config(config_file, values: dict, sets: list[str], resume: str | None):
     """The validated `TrainConfig` of a ``kerasdl train`` call, and the run directory to resume.
 
     Base: the ``--config`` file, the resumed run's ``config.toml``, or the preset; then the
-    options (``flags``: option name -> value), then ``--set`` (strings, parsed by the config).
+    options (``values``: dotted key -> value), then ``--set`` (strings, parsed by the config).
     """
     from kerasdl.config import TrainConfig
 
-    overrides = {FLAG_KEYS[name]: value for name, value in flags.items()}
+    overrides = dict(values)
     overrides.update(parse_sets(sets))
     resume_dir = None
     if resume is not None:
         from kerasdl import runs
 
-        runs_dir = flags.get("runs_dir") or TrainConfig().runs_dir
+        runs_dir = values.get("runs_dir") or TrainConfig().runs_dir
         resume_dir = Path(runs.resolve_run_dir(resume, runs_dir))
         config = TrainConfig.from_toml(resume_dir / "config.toml")
         given = overrides.get("run_name")
@@ -292,87 +237,4 @@ def sigterm_as_keyboard_interrupt():
             signal.signal(getattr(signal, name), old)
 
 
-# Lines TensorFlow's C++ side writes to stderr that say nothing to a person training a model:
-# the lines it prints while it loads (before its log level applies), and a failed CUDA probe on
-# a machine without a GPU.
-_NATIVE_NOISE = re.compile(
-    rb"^(WARNING: All log messages before absl::InitializeLog|"
-    rb"[IW]\d{4} [\d:.]+\s+\d+ \w+\.cc:\d+\]|"
-    rb"E\d{4} [\d:.]+\s+\d+ cuda_\w+\.cc:\d+\] failed call to cuInit|"
-    rb"To enable the following instructions:)"
-)
-
-
-def import_runner():
-    """``kerasdl.runner``, with the Keras backend loaded (call it inside `quiet_native_logs`).
-
-    The backend is imported here (not a model: the CLI never touches one) so that TensorFlow
-    loads inside the filter, before the run's first line.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras  # noqa: F401  (the backend, see above)
-
-    from kerasdl import runner
-
-    return runner
-
-
-@contextlib.contextmanager
-def quiet_native_logs():
-    """Filter what native code writes to stderr (file descriptor 2) while training.
-
-    TensorFlow's info and warning logs are off (``TF_CPP_MIN_LOG_LEVEL=2`` unless set), and the
-    lines in `_NATIVE_NOISE` are dropped; every other line goes on to stderr as it comes (a
-    thread pumps a pipe). ``TF_CPP_MIN_LOG_LEVEL=0`` turns the filter off.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0":
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no usable file descriptor 2: nothing to filter
-        yield
-        return
-    read_end, write_end = os.pipe()
-    os.dup2(write_end, 2)
-    os.close(write_end)
-    pump = threading.Thread(
-        target=_pump, args=(read_end, saved), name="kerasdl-stderr-filter", daemon=True
-    )
-    pump.start()
-    try:
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last write end: the pump reads to its end
-        pump.join(timeout=5)
-        if not pump.is_alive():
-            os.close(saved)
-
-
-def _pump(read_fd: int, out_fd: int) -> None:
-    """Copy lines from ``read_fd`` to ``out_fd``, leaving out `_NATIVE_NOISE`.
-
-    It reads to the end whatever happens (a closed stderr included), so a writer never blocks
-    on a full pipe.
-    """
-    pending = b""
-    broken = False
-
-    def write(data: bytes) -> None:
-        nonlocal broken
-        while data and not broken:
-            try:
-                data = data[os.write(out_fd, data) :]
-            except OSError:
-                broken = True
-
-    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
-        while chunk := pipe.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            write(b"".join(line + b"\n" for line in lines if not _NATIVE_NOISE.match(line)))
-    if pending and not _NATIVE_NOISE.match(pending):
-        write(pending)
+from kerasdl.cli.native_logs import import_runner, quiet_native_logs  # noqa: E402
