@@ -1,5 +1,5 @@
 """The per-epoch checkpoint save: last.keras + state.json as before (two atomic writes) against
-kerasdl.resume.save_last (the same, plus the hashes that make them one unit), side by side.
+kerasdl.run.resume.save_last (the same, plus the hashes that make them one unit), side by side.
 
     python benchmarks/checkpoint_save.py
 """
@@ -9,11 +9,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from kerasdl import resume, runs
+from kerasdl import runs
 from kerasdl.callbacks import save_model_atomically
 from kerasdl.config import TrainConfig
 from kerasdl.data import load_dataset
 from kerasdl.models import build_model
+from kerasdl.run import resume
 from kerasdl.runner import build_loss, build_optimizer
 
 cfg = TrainConfig().override({"data.name": "mnist-mini"}).validate()

@@ -32,7 +32,7 @@ def replace_atomically(
     temporary file is removed and the error raised: ``path`` keeps its old content. A process
     killed mid-write can leave the temporary file behind, never a broken ``path``.
     ``before_replace(temporary)``, if given, runs once the temporary file is complete and on
-    disk, before it replaces ``path`` (`kerasdl.resume` hashes it there).
+    disk, before it replaces ``path`` (`kerasdl.run.resume` hashes it there).
 
     Returns:
         ``path``, as a `Path`.

@@ -7,7 +7,7 @@ stopping: a checkpoint about every 60 ms, so many instants fall inside a save) a
 at a random instant: in 3 trials of 4 after its first epoch was saved (uniform over the rest of
 the run's measured length), in the others anywhere after the run started; SIGKILL mostly,
 SIGINT and SIGTERM in turn.
-Then the run directory must either hold a state that `kerasdl.resume.load_state` accepts (the
+Then the run directory must either hold a state that `kerasdl.run.resume.load_state` accepts (the
 last finished epoch, its checkpoint whole and matching), or be refused with the one precise reason
 a kill can leave ("no epoch finished"). Every ``--resume-every``-th run (and every run whose
 state is not the last saved epoch's) is resumed with ``kerasdl train --resume``, which must
@@ -72,8 +72,9 @@ def start(runs_dir: Path, name: str) -> tuple[subprocess.Popen, float | None]:
 def check(run_dir: Path) -> tuple[str, int | None]:
     """``("complete", None)`` for a run that ended with its test before the signal took,
     ``("resumable", epochs_done)``, or ``("refused: <why>", None)``."""
-    from kerasdl import resume, runs
+    from kerasdl import runs
     from kerasdl.events.record import RunRecord
+    from kerasdl.run import resume
 
     if RunRecord.read(run_dir / runs.EVENTS_FILE).test_metrics is not None:
         return "complete", None

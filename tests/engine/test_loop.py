@@ -18,6 +18,7 @@ from kerasdl import data, loop, runner
 from kerasdl.config import ConfigError, TrainConfig, parse_assignments
 from kerasdl.events import read_events
 from kerasdl.models import build_model
+from kerasdl.run import loops
 
 pytestmark = pytest.mark.tf_only
 
@@ -232,12 +233,12 @@ def test_auto_takes_fit_with_xla_and_under_a_strategy():
     config = _config()
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", jit_compile=True)
-    assert runner._training_loop(config, None, model) == "fit"
+    assert loops.loop_name(config, None, model) == "fit"
     model.compile(optimizer="sgd", loss="mse", jit_compile=False)
-    assert runner._training_loop(config, None, model) == "kerasdl"
-    assert runner._training_loop(config, object(), model) == "fit"
+    assert loops.loop_name(config, None, model) == "kerasdl"
+    assert loops.loop_name(config, object(), model) == "fit"
     mirrored = config.override({"strategy": "mirrored"})
-    assert runner._training_loop(mirrored, object(), model) == "fit"
+    assert loops.loop_name(mirrored, object(), model) == "fit"
 
 
 def test_config_refuses_kerasdl_loop_under_a_strategy_and_unknown_names():
@@ -253,7 +254,8 @@ def test_last_checkpoint_copies_best_when_the_epoch_improved(tmp_path, monkeypat
     # Two epochs that both improve val_loss, then a run whose epochs 2 and 3 cannot improve:
     # last.keras is a copy of best.keras in an improving epoch (the model is saved once, by the
     # best checkpoint) and a save of its own in the others.
-    from kerasdl import load_model, resume
+    from kerasdl import load_model
+    from kerasdl.run import resume
 
     saved_by_last = []
     save = resume.save_model_for_last  # the runner's last-checkpoint saver

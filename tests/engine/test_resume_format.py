@@ -1,4 +1,4 @@
-"""`kerasdl.resume`: last.keras and state.json as one unit, whatever instant a process stops at;
+"""`kerasdl.run.resume`: last.keras and state.json as one unit, whatever instant a process stops at;
 damaged checkpoints named before training; one process per run directory.
 
 The save is interrupted at every one of its file-system steps in turn (a KeyboardInterrupt from
@@ -15,8 +15,9 @@ import zipfile
 
 import pytest
 
-from kerasdl import resume, runs
-from kerasdl.resume import NEXT_STATE_FILE, RunLock, load_state, save_last
+from kerasdl import runs
+from kerasdl.run import resume
+from kerasdl.run.resume import NEXT_STATE_FILE, RunLock, load_state, save_last
 
 
 def _model(epoch):
@@ -135,7 +136,8 @@ def test_one_process_per_run_directory(tmp_path):
     run_dir.mkdir()
     with RunLock(run_dir):
         code = (
-            "import sys\nfrom kerasdl.resume import RunLock\nfrom kerasdl.runs import RunError\n"
+            "import sys\nfrom kerasdl.run.resume import RunLock\n"
+            "from kerasdl.runs import RunError\n"
             f"try:\n    RunLock({str(run_dir)!r}).acquire()\n"
             "except RunError as e:\n    print(e)\n    sys.exit(3)\n"
         )

@@ -112,7 +112,7 @@ def test_run_directory_holds_every_file(full):
     summary, _ = full
     names = {path.name for path in summary.run_dir.iterdir()}
     assert names == {
-        ".lock",  # kerasdl.resume.RunLock's file (a lock lives as long as its process)
+        ".lock",  # kerasdl.run.resume.RunLock's file (a lock lives as long as its process)
         "config.toml",
         "events.jsonl",
         "best.keras",

@@ -18,6 +18,7 @@ import kerasdl
 from kerasdl import data, runner, runs
 from kerasdl.config import ConfigError, TrainConfig
 from kerasdl.events import read_events
+from kerasdl.run import session
 
 STEPS = math.ceil(540 / 64)
 
@@ -271,17 +272,17 @@ def test_an_interrupt_during_the_test_is_finished_by_resume(tmp_path, monkeypatc
     """Ctrl-C while the test set is evaluated (every epoch done) is not a dead end: --resume
     evaluates the test with the best epoch's weights and ends the run as it would have."""
     config = small_config(tmp_path, run_name="test-cut", epochs=2)
-    original = runner._Run._evaluate_test
+    original = session.Run.evaluate_test
 
-    def interrupted(self, test_data):
+    def interrupted(self):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner._Run, "_evaluate_test", interrupted)
+    monkeypatch.setattr(session.Run, "evaluate_test", interrupted)
     with pytest.raises(KeyboardInterrupt):
         runner.train(config)
     run_dir = tmp_path / "test-cut"
     assert read_events(run_dir / "events.jsonl")[-1]["status"] == "interrupted"
-    monkeypatch.setattr(runner._Run, "_evaluate_test", original)
+    monkeypatch.setattr(session.Run, "evaluate_test", original)
     summary = runner.train(config, resume=run_dir)
     assert summary.status == "completed" and set(summary.test) == {"loss", "accuracy"}
     events = read_events(run_dir / "events.jsonl")
@@ -306,7 +307,7 @@ def test_a_run_killed_after_its_last_epoch_resumes_to_its_test(tmp_path):
 
 
 def test_a_run_in_use_is_not_resumed_twice(tmp_path):
-    from kerasdl.resume import RunLock
+    from kerasdl.run.resume import RunLock
 
     config = small_config(tmp_path, run_name="busy", epochs=1)
     runner.train(config)

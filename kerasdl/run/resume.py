@@ -1,0 +1,534 @@
+"""The resume format: ``last.keras`` and its ``state.json`` as one unit, what the state holds,
+the run's lock, and continuing a run from them.
+
+``last.keras`` (the model and its optimizer after the last finished epoch) and ``state.json``
+(the epoch, the callbacks' states, the data position and the dropout RNG of the same moment) are
+two files, and no file system replaces two files in one step. So the state names its
+checkpoint: ``state.json`` holds the SHA-256 of the ``last.keras`` it belongs to
+(``last_sha256``), and `save_last` writes them in an order after which every instant leaves one
+complete pair on disk:
+
+1. the new model goes to a hidden temporary file, flushed to disk;
+2. its hash goes into the new state, written whole to ``state.next.json``;
+3. the model file replaces ``last.keras``;
+4. ``state.next.json`` replaces ``state.json``.
+
+`load_state` picks the state whose ``last_sha256`` is the hash of the ``last.keras`` on disk:
+``state.json``, or ``state.next.json`` when a process stopped between 3 and 4 (it is then moved
+into place). A ``last.keras`` that matches neither is damaged or was replaced, and the error says
+so before anything trains. ``best.keras``'s hash is kept too (``best_sha256``), so a damaged best
+checkpoint is found before training, not at the test after it. A state written by an older
+kerasdl, without hashes, is checked as before (optimizer steps, after loading).
+
+`RunLock` holds an exclusive ``flock`` on ``<run>/.lock`` while a process trains in a run
+directory: a second ``kerasdl train --resume`` of the same run is refused at once (exit 2),
+naming the process that holds it. `clean_temporaries` removes the hidden temporary files a
+killed process left behind (only under the lock, so none is being written).
+
+The state's content (`epoch_state`, version `STATE_VERSION`) and its use on the way back in:
+`read_resume` (can the run continue, or is only its test left), `check_fingerprint` (the same
+network, optimizer and data shape: `run_fingerprint`), `restore_model` (weights, optimizer,
+dropout RNG) and `restore_callbacks` (the callbacks' ``get_state()``).
+
+No Keras at import (the standard library and kerasdl's light modules): the CLI reads a run's
+state before TensorFlow is imported. The functions that take a model use its own methods.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from kerasdl import runs
+from kerasdl._files import fsync_dir, replace_atomically
+from kerasdl.config import ConfigError
+from kerasdl.events.schema import Status
+
+__all__ = [
+    "CALLBACK_STATES",
+    "LOCK_FILE",
+    "NEXT_STATE_FILE",
+    "STATE_VERSION",
+    "RunLock",
+    "check_fingerprint",
+    "clean_temporaries",
+    "copy_for_last",
+    "epoch_state",
+    "file_sha256",
+    "load_state",
+    "read_resume",
+    "restore_callbacks",
+    "restore_model",
+    "run_fingerprint",
+    "save_last",
+    "save_model_for_last",
+    "seed_states",
+]
+
+NEXT_STATE_FILE = "state.next.json"
+LOCK_FILE = ".lock"
+#: The version of ``state.json`` this kerasdl writes and reads.
+STATE_VERSION = 1
+#: The callbacks whose ``get_state()`` ``state.json`` keeps, under these keys (the attributes
+#: of the same names of `kerasdl.run.callbacks.RunCallbacks`).
+CALLBACK_STATES = ("early_stopping", "plateau", "checkpoint")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, in hex (read in 1 MiB pieces)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_last(run_dir: str | os.PathLike, write_model: Callable[[str], None], state: Mapping):
+    """Write ``last.keras`` and its ``state.json`` as one unit (the module docstring's steps).
+
+    Args:
+        run_dir: The run directory.
+        write_model: Writes the model to the path it is given (ends with ``.keras``), e.g.
+            ``model.save`` or a copy of ``best.keras``.
+        state: The state of the same epoch; ``last_sha256`` (and ``best_sha256`` when
+            ``best.keras`` exists) are added.
+    """
+    run_dir = Path(run_dir)
+
+    def write_state(temporary: str) -> None:  # the model is whole on disk: name it
+        named = {**state, "last_sha256": file_sha256(temporary)}
+        best = run_dir / runs.BEST_MODEL_FILE
+        if best.is_file():
+            named["best_sha256"] = file_sha256(best)
+        runs.write_json_atomically(run_dir / NEXT_STATE_FILE, named)
+
+    replace_atomically(
+        run_dir / runs.LAST_MODEL_FILE, write_model, suffix=".keras", before_replace=write_state
+    )
+    os.replace(run_dir / NEXT_STATE_FILE, run_dir / runs.STATE_FILE)
+    fsync_dir(run_dir)
+
+
+def _read_state(path: Path) -> dict | None:
+    """A state file, or None when it is absent or not a whole JSON object."""
+    try:
+        return runs._read_json(path)
+    except runs.RunError:
+        return None
+
+
+def load_state(run_dir: str | os.PathLike) -> dict:
+    """The state that belongs to the ``last.keras`` on disk (module docstring).
+
+    Raises:
+        kerasdl.runs.RunError: No ``last.keras`` or no state; a ``last.keras`` or
+            ``best.keras`` whose bytes match no state (damaged, or replaced by another file);
+            the message names the file and says what to do.
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / runs.LAST_MODEL_FILE
+    current_path, next_path = run_dir / runs.STATE_FILE, run_dir / NEXT_STATE_FILE
+    current, newer = _read_state(current_path), _read_state(next_path)
+    if current is None and newer is None:
+        if current_path.exists():
+            raise runs.RunError(
+                f"cannot resume {run_dir}: {runs.STATE_FILE} is damaged (not a JSON object)"
+            )
+        raise runs.RunError(
+            f"cannot resume {run_dir}: it has no {runs.STATE_FILE} (no epoch finished, or it "
+            "was not made by kerasdl train)"
+        )
+    if not last.is_file():
+        raise runs.RunError(f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} is missing")
+    hashed = [s for s in (newer, current) if s is not None and s.get("last_sha256")]
+    if not hashed:  # an older kerasdl's state: the optimizer steps are checked after loading
+        if not _is_zip(last):
+            raise runs.RunError(
+                f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} is damaged (not a .keras archive)"
+            )
+        return current if current is not None else newer
+    digest = file_sha256(last)
+    if newer is not None and newer.get("last_sha256") == digest:
+        os.replace(next_path, current_path)  # stopped between writing the two: finish it
+        fsync_dir(run_dir)
+        state = newer
+    elif current is not None and current.get("last_sha256") == digest:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(next_path)  # a newer state whose checkpoint never landed
+        state = current
+    else:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} matches no saved state (its "
+            f"SHA-256 is not the one {runs.STATE_FILE} records): the file is damaged or was "
+            "replaced; start a new run, or copy back the run's own last.keras"
+        )
+    best = run_dir / runs.BEST_MODEL_FILE
+    if best.is_file() and file_sha256(best) != state.get("best_sha256") and not _is_zip(best):
+        # Not the file the state recorded, and not a whole archive either: damaged. (A whole
+        # one that differs is the best of the epoch the stop cut short: it was replaced before
+        # the state was, and the resumed epoch, computed again exactly, writes it again.)
+        raise runs.RunError(
+            f"cannot resume {run_dir}: {runs.BEST_MODEL_FILE} is damaged (not a whole .keras "
+            "archive); the test step would use it. Remove it to resume without it (the next "
+            "better epoch writes it again), or copy back the run's own"
+        )
+    return state
+
+
+def _is_zip(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def clean_temporaries(run_dir: str | os.PathLike) -> list[str]:
+    """Remove the hidden temporary files (``.<name>.<hex>.tmp*``) a killed process left; call
+    it only while holding the run's `RunLock`. Returns the names removed."""
+    removed = []
+    for path in Path(run_dir).glob(".*.tmp*"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path.name)
+    return removed
+
+
+class RunLock:
+    """An exclusive lock on a run directory while a process trains in it.
+
+    ``flock`` on ``<run>/.lock`` (released by the kernel when the process ends, even by
+    ``kill -9``: a lock never outlives its process). The file holds the owner's pid and host,
+    so the refusal can name it. Where ``fcntl`` does not exist (Windows) it locks nothing.
+
+    Args:
+        run_dir: The run directory (it must exist).
+
+    Raises:
+        kerasdl.runs.RunError: Another process holds the lock (from `acquire`).
+    """
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            owner = ""
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+                owner = f" (pid {int(info['pid'])} on {info['host']})"
+            os.close(fd)
+            raise runs.RunError(
+                f"run {self.path.parent} is in use: another kerasdl process{owner} trains in it; "
+                "wait for it to end, or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+
+def save_model_for_last(model) -> Callable[[str], None]:
+    """``write_model`` for `save_last` that saves ``model`` (Keras's save skip-sets primed)."""
+    from kerasdl._keras_saving import prime_skipsets
+
+    def write(path: str) -> None:
+        prime_skipsets()
+        model.save(path)
+
+    return write
+
+
+def copy_for_last(source: str | os.PathLike) -> Callable[[str], None]:
+    """``write_model`` for `save_last` that copies a saved model file (``best.keras``)."""
+    import shutil
+
+    return lambda path: shutil.copyfile(source, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# The state's content, and continuing a run from it.
+
+
+def epoch_state(
+    epoch: int, *, model, config, dataset, steps_per_epoch: int, callbacks, status: str
+) -> dict:
+    """``state.json``'s content after ``epoch`` (0-based) finished (`save_last` adds hashes).
+
+    Args:
+        epoch: The epoch just finished.
+        model: The compiled model (its optimizer's steps and schedule, its dropout RNG).
+        config: The run's `kerasdl.config.TrainConfig`.
+        dataset: The run's `kerasdl.data.Dataset` (for `run_fingerprint`).
+        steps_per_epoch: Optimizer steps in an epoch.
+        callbacks: The run's callbacks, with the attributes `CALLBACK_STATES` names (None for
+            one that is off).
+        status: The status after this epoch (`kerasdl.run.status.after`).
+
+    Returns:
+        A JSON-ready dict.
+    """
+    optimizer = model.optimizer
+    schedule = getattr(optimizer, "_learning_rate", None)
+    scale = getattr(schedule, "scale", None)
+    return {
+        "version": STATE_VERSION,
+        "epoch": epoch,
+        "epochs_done": epoch + 1,
+        "iterations": _to_int(optimizer.iterations),
+        "steps_per_epoch": steps_per_epoch,
+        "seed": config.seed,
+        "data": {"seed": config.seed, "next_epoch": epoch + 1},
+        "rng": [[int(v) for v in _as_numpy(s)] for s in seed_states(model)],
+        "plateau_scale": None if scale is None else float(_as_numpy(scale)),
+        **{key: _state_of(getattr(callbacks, key)) for key in CALLBACK_STATES},
+        "status": status,
+        "fingerprint": run_fingerprint(config, dataset),
+    }
+
+
+def read_resume(config, resume) -> tuple[Path | None, dict | None]:
+    """The run directory and state to resume, or ``(None, None)`` for a new run.
+
+    Call it holding the run's `RunLock` (`kerasdl.runner.train` does). A run whose epochs all
+    ran but whose test was cut short comes back with ``"test_only": True`` in its state.
+
+    Args:
+        config: The validated config to continue with.
+        resume: The run directory asked for, or None.
+
+    Returns:
+        ``(run_dir, state)``.
+
+    Raises:
+        kerasdl.runs.RunError: The run cannot be resumed (the message says why).
+        kerasdl.config.ConfigError: Another ``seed`` than the run's.
+    """
+    if resume is None:
+        return None, None
+    run_dir = Path(resume)
+    if not run_dir.is_dir():
+        raise runs.RunError(f"cannot resume {run_dir}: no such run directory")
+    state = load_state(run_dir)  # the state of the last.keras on disk
+    _check_version_and_seed(run_dir, state, config)
+    done = int(state["epochs_done"])
+    test_left = _test_left(run_dir)
+    if test_left and (state.get("status") in ("early_stopped", "stopped") or done >= config.epochs):
+        return run_dir, {**state, "test_only": True}  # trained to its end: only the test is left
+    if state.get("status") == "early_stopped":
+        raise runs.RunError(
+            f"cannot resume {run_dir}: it stopped early at epoch {done} (its validation metric "
+            "stopped improving); start a new run instead"
+        )
+    if done >= config.epochs:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: its {done} epochs are done (epochs={config.epochs}); "
+            f"raise epochs to train longer, e.g. --set epochs={done + 10}"
+        )
+    runs.check_writable(run_dir)
+    return run_dir, state
+
+
+def _check_version_and_seed(run_dir: Path, state: dict, config) -> None:
+    if state.get("version") != STATE_VERSION:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: {runs.STATE_FILE} has version {state.get('version')!r}; "
+            f"this kerasdl reads version {STATE_VERSION}"
+        )
+    if state.get("seed") != config.seed:
+        raise ConfigError(
+            "seed",
+            config.seed,
+            f"{state.get('seed')} (the seed of the run being resumed: it fixes the data order "
+            "and the dropout masks)",
+        )
+
+
+def run_fingerprint(config, dataset) -> dict:
+    """What a resume cannot change: the network, the optimizer and the data's shape.
+
+    ``state.json`` keeps it; `check_fingerprint` compares it with the resumed config's, so a
+    resume that cannot work fails before training with one line per difference.
+
+    Args:
+        config: The run's `kerasdl.config.TrainConfig`.
+        dataset: Its loaded `kerasdl.data.Dataset`.
+
+    Returns:
+        ``{what: value}``, JSON-ready.
+    """
+    m = config.model
+    return {
+        "model.hidden": list(m.hidden),
+        "model.batch_norm": list(m.batch_norm),
+        "model.dropout": list(m.dropout),
+        "model.activation": m.activation,
+        "optimizer.name": config.optimizer.name,
+        "loss.name": config.loss.name,
+        "data.name": config.data.name,
+        "training examples": len(dataset.y_train),
+        "input features": int(dataset.x_train.shape[-1]),
+        "batch_size": config.batch_size,
+    }
+
+
+def check_fingerprint(run_dir, state: dict, now: dict) -> None:
+    """Refuse a resume whose setup differs from the run's (a state written before fingerprints
+    were kept is not checked here; `restore_model` still is).
+
+    Args:
+        run_dir: The run directory (for the message).
+        state: Its state.
+        now: `run_fingerprint` of the config and data resumed with.
+
+    Raises:
+        kerasdl.runs.RunError: Listing every difference, one a line.
+    """
+    saved = state.get("fingerprint")
+    if not isinstance(saved, dict):
+        return
+    differences = [
+        f"  {key}: {saved[key]!r} in the run, {now[key]!r} now"
+        for key in now
+        if key in saved and saved[key] != now[key]
+    ]
+    if differences:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: it was trained with another setup; resume with the run's "
+            "own, or start a new run:\n" + "\n".join(differences)
+        )
+
+
+def _test_left(run_dir) -> bool:
+    """Whether the run's last part ended before its test evaluation (interrupted or killed
+    after its last epoch): `--resume` then only evaluates the test set."""
+    from kerasdl.events.record import RunRecord
+
+    try:
+        record = RunRecord.read(Path(run_dir) / runs.EVENTS_FILE)
+    except OSError:
+        return False
+    if record.finished is None:
+        return record.started is not None  # killed: no run_finished at all
+    return record.test_metrics is None and record.status == Status.INTERRUPTED.value
+
+
+def restore_model(model, run_dir: Path, state: dict, steps_per_epoch: int) -> int:
+    """Load ``last.keras`` and the state's dropout RNG into the compiled ``model``.
+
+    Args:
+        model: The compiled model of the resumed config.
+        run_dir: The run directory.
+        state: Its state (`read_resume`).
+        steps_per_epoch: Optimizer steps in an epoch now.
+
+    Returns:
+        The epoch to start at (0-based).
+
+    Raises:
+        kerasdl.runs.RunError: ``last.keras`` does not fit the model, it and the state disagree
+            on the optimizer's steps, or the dropout layers changed.
+    """
+    model.optimizer.build(model.trainable_variables)
+    try:
+        model.load_weights(run_dir / runs.LAST_MODEL_FILE)
+    except ValueError as error:
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else "no detail"
+        raise runs.RunError(
+            f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} does not fit the model of this "
+            f"config (the layers or their sizes changed: {first})"
+        ) from None
+    iterations = _to_int(model.optimizer.iterations)
+    if state["steps_per_epoch"] != steps_per_epoch or iterations != state["iterations"]:
+        raise runs.RunError(
+            f"cannot resume {run_dir}: {runs.LAST_MODEL_FILE} ({iterations} optimizer steps) "
+            f"and {runs.STATE_FILE} ({state['iterations']} steps, {state['steps_per_epoch']} "
+            f"an epoch; now {steps_per_epoch}) disagree (the data or the batch size changed, "
+            "or the process stopped between writing the two)"
+        )
+    seeds = seed_states(model)
+    if len(seeds) != len(state["rng"]):
+        raise runs.RunError(f"cannot resume {run_dir}: the dropout layers changed")
+    for variable, value in zip(seeds, state["rng"], strict=True):
+        variable.assign(value)
+    return int(state["epochs_done"])
+
+
+def restore_callbacks(state: dict, callbacks, notice: Callable[[str], None]) -> None:
+    """Give the callbacks of a resumed run their saved ``get_state()`` back.
+
+    A callback that now monitors another quantity than before starts afresh, and ``notice``
+    gets a warning that says so.
+
+    Args:
+        state: The resumed state.
+        callbacks: As for `epoch_state`.
+        notice: Called with each warning's message.
+    """
+    for key in CALLBACK_STATES:
+        callback, saved = getattr(callbacks, key), state.get(key)
+        if callback is None or saved is None:
+            continue
+        if saved.get("monitor") != callback.monitor:
+            notice(
+                f"{key} now monitors {callback.monitor!r}, not {saved.get('monitor')!r} "
+                "as before the resume: it starts afresh"
+            )
+            continue
+        callback.set_state(saved)
+
+
+def seed_states(model) -> list:
+    """The state variables of the model's `keras.random.SeedGenerator`s (dropout masks).
+
+    ``.keras`` files do not hold them (Keras saves layer weights, not seed generators), so
+    ``state.json`` does, and a resumed run draws the masks an uninterrupted one would.
+
+    Args:
+        model: A Keras model.
+
+    Returns:
+        The variables, in the model's order.
+    """
+    return [v for v in model.variables if v.name == "seed_generator_state"]
+
+
+def _as_numpy(variable):
+    """A variable's value as NumPy (also a ``tf.distribute`` variable, which ``int()`` refuses)."""
+    from kerasdl._values import to_numpy
+
+    return to_numpy(variable)
+
+
+def _to_int(variable) -> int:
+    return int(_as_numpy(variable))
+
+
+def _state_of(callback):
+    return None if callback is None else callback.get_state()

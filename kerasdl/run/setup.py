@@ -1,0 +1,323 @@
+"""Everything a call of `kerasdl.runner.train` does before ``run_started``, one step a
+function, in the order `kerasdl.runner` calls them::
+
+    check_inputs    a resume's state (kerasdl.run.resume.read_resume); a new run's runs dir
+    start_backend   Keras and TensorFlow imported; thread pools,
+                    the tf.distribute strategy, this worker's role, steps_per_execution
+    load_data       the dataset, the global seed, the validation and test tf.data sets
+    build           in the strategy's scope: the model, optimizer (its learning rate built
+                    outside), loss, metrics, compile; a resume's last.keras restored
+    run_directory   runs/<id>/ with config.toml, its lock and its EventWriter
+
+An error in any step before `run_directory` leaves no event and no run directory behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from kerasdl import runs
+from kerasdl.events import EventWriter
+from kerasdl.run import resume
+from kerasdl.run.builders import (
+    build_learning_rate,
+    build_loss,
+    build_metrics,
+    build_optimizer,
+    make_strategy,
+    strategy_scope,
+)
+from kerasdl.run.threads import apply_threads
+
+__all__ = [
+    "Backend",
+    "RunData",
+    "build",
+    "check_inputs",
+    "check_new_run_possible",
+    "load_data",
+    "run_directory",
+    "start_backend",
+    "worker_role",
+]
+
+_KERAS_SPE_BUG = "https://github.com/keras-team/keras/issues/19246"
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """TensorFlow as set up for a run (`start_backend`).
+
+    Attributes:
+        started: ``time.monotonic()`` when `kerasdl.runner.train` was called: the start of
+            the run's ``duration_s``.
+        strategy: The ``tf.distribute`` strategy, or None.
+        chief: Whether this process writes the run directory (always, but in a multi-worker
+            run's other workers).
+        worker: This worker's task id (0 without a cluster).
+        steps_per_execution: The config's, or 1 under a strategy.
+        notices: ``(level, message)`` warnings for ``notice`` events.
+    """
+
+    started: float
+    strategy: object
+    chief: bool
+    worker: int
+    steps_per_execution: int
+    notices: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class RunData:
+    """A run's data (`load_data`).
+
+    Attributes:
+        dataset: The loaded `kerasdl.data.Dataset` (its arrays).
+        steps_per_epoch: Optimizer steps in an epoch.
+        validation: The validation ``tf.data.Dataset``, or None without a validation split.
+        test: The test ``tf.data.Dataset``.
+        notices: ``(level, message)`` warnings for ``notice`` events (a data fallback).
+    """
+
+    dataset: object
+    steps_per_epoch: int
+    validation: object
+    test: object
+    notices: tuple = ()
+
+
+def check_inputs(config, resume_path, lock) -> tuple[Path | None, dict | None]:
+    """What can be checked before TensorFlow is imported.
+
+    Args:
+        config: The validated config.
+        resume_path: The run directory to resume, or None.
+        lock: The `kerasdl.run.resume.RunLock` held on it, or None (none asked for, or a
+            multi-worker run).
+
+    Returns:
+        ``(run_dir, state)`` of `kerasdl.run.resume.read_resume`.
+
+    Raises:
+        kerasdl.runs.RunError: The run cannot be resumed, or a new one cannot be made.
+    """
+    if lock is not None:
+        resume.clean_temporaries(resume_path)  # a killed process's; none is being written
+    resume_dir, state = resume.read_resume(config, resume_path)
+    # Only the chief of a multi-worker run makes the run directory (`start_backend`).
+    if resume_dir is None and config.strategy != "multi-worker":
+        check_new_run_possible(config)  # cheap: before TensorFlow is imported
+    return resume_dir, state
+
+
+def check_new_run_possible(config) -> None:
+    """Fail now, before any data is loaded, if the new run directory cannot be made.
+
+    Args:
+        config: The validated config.
+
+    Raises:
+        kerasdl.runs.RunError: The runs directory is not writable, or ``run_name`` exists.
+    """
+    runs_dir = runs.check_writable(config.runs_dir)
+    if config.run_name and (runs_dir / config.run_name).exists():
+        raise runs.RunError(
+            f"run directory {runs_dir / config.run_name} exists: resume it with "
+            f"--resume {runs_dir / config.run_name}, or choose another run name"
+        )
+
+
+def start_backend(config, *, new_run: bool, started: float) -> Backend:
+    """Import Keras and TensorFlow, and set TensorFlow up for the run.
+
+    The thread pools first (before TensorFlow runs an op), then the strategy (a multi-worker
+    strategy must exist before TensorFlow runs anything else).
+
+    Args:
+        config: The validated config.
+        new_run: Whether this is a new run (its directory is checked here for a multi-worker
+            run's chief, known only now).
+        started: ``time.monotonic()`` when `kerasdl.runner.train` was called.
+
+    Returns:
+        The `Backend`.
+    """
+    _import_frameworks()
+    threads_notice = apply_threads(config)
+    strategy = make_strategy(config.strategy)
+    chief, worker = worker_role(strategy)
+    if new_run and config.strategy == "multi-worker" and chief:
+        check_new_run_possible(config)
+    notices = [("warning", threads_notice)] if threads_notice else []
+    steps_per_execution = config.steps_per_execution
+    if strategy is not None and steps_per_execution > 1:
+        notices.append(("warning", _one_step_per_call(config)))
+        steps_per_execution = 1
+    if config.strategy == "multi-worker" and config.jit_compile is True:
+        notices.append(
+            ("warning", "jit_compile=true is ignored with the 'multi-worker' strategy (no XLA)")
+        )
+    return Backend(started, strategy, chief, worker, steps_per_execution, tuple(notices))
+
+
+def _import_frameworks() -> None:
+    """Keras (and its backend), the kerasdl modules that need it, and every component family
+    registered for ``load_weights`` / ``load_model``."""
+    import keras  # noqa: F401  (TensorFlow loads here)
+
+    import kerasdl
+    import kerasdl.data
+    import kerasdl.models
+
+    kerasdl.register_all()
+
+
+def _one_step_per_call(config) -> str:
+    why = (
+        "kerasdl's multi-worker loop runs one step per call"
+        if config.strategy == "multi-worker"
+        else f"Keras cannot run several steps per call under tf.distribute ({_KERAS_SPE_BUG})"
+    )
+    return (
+        f"steps_per_execution={config.steps_per_execution} is set to 1 with the "
+        f"{config.strategy!r} strategy: {why}"
+    )
+
+
+def worker_role(strategy) -> tuple[bool, int]:
+    """``(is_chief, task_id)``: only the chief of a multi-worker run writes the run directory.
+
+    ``should_checkpoint`` is ``tf.distribute``'s own answer (true on the chief, or worker 0
+    of a cluster without a chief, and in a single process).
+
+    Args:
+        strategy: The ``tf.distribute`` strategy, or None.
+
+    Returns:
+        Whether this process is the chief, and its task id.
+    """
+    if strategy is None:
+        return True, 0
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_id = getattr(resolver, "task_id", None) or 0
+    return bool(strategy.extended.should_checkpoint), int(task_id)
+
+
+def load_data(config) -> RunData:
+    """Load the run's data and seed Keras's global generators.
+
+    Args:
+        config: The validated config.
+
+    Returns:
+        The `RunData`.
+
+    Raises:
+        kerasdl.data.DataError: The data cannot be found or read.
+    """
+    import keras
+
+    from kerasdl import data
+
+    dataset = data.load_dataset(config)
+    keras.utils.set_random_seed(config.seed)
+    validation = None
+    if len(dataset.y_val):
+        validation = data.make_tf_dataset(
+            dataset.x_val, dataset.y_val, config.eval_batch_size, shuffle=False
+        )
+    test = data.make_tf_dataset(
+        dataset.x_test, dataset.y_test, config.eval_batch_size, shuffle=False
+    )
+    return RunData(
+        dataset=dataset,
+        steps_per_epoch=-(-len(dataset.y_train) // config.batch_size),
+        validation=validation,
+        test=test,
+        notices=(("warning", dataset.notice),) if dataset.notice else (),
+    )
+
+
+def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[object, int]:
+    """Build and compile the run's model; for a resume, restore ``last.keras`` into it.
+
+    The learning rate is built outside the strategy's scope: no distributed variable for the
+    plateau's factor (`kerasdl.run.builders.build_learning_rate`).
+
+    Args:
+        config: The validated config.
+        backend: From `start_backend`.
+        data: From `load_data`.
+        resume_dir: The run directory resumed, or None.
+        state: Its state, or None.
+
+    Returns:
+        ``(model, initial_epoch)``.
+
+    Raises:
+        kerasdl.runs.RunError: The resumed run does not fit this config.
+    """
+    from kerasdl.models import build_model
+
+    learning_rate = build_learning_rate(
+        config,
+        data.steps_per_epoch,
+        plateau_scale=(state or {}).get("plateau_scale") or 1.0,
+        constant_as_schedule=backend.strategy is not None,
+    )
+    with strategy_scope(backend.strategy):
+        model = build_model(config, data.dataset)
+        model.compile(
+            optimizer=build_optimizer(config, learning_rate),
+            loss=build_loss(config),
+            metrics=build_metrics(data.dataset.task),
+            steps_per_execution=backend.steps_per_execution,
+            jit_compile=config.jit_compile,
+        )
+        if resume_dir is None:
+            return model, 0
+        resume.check_fingerprint(resume_dir, state, resume.run_fingerprint(config, data.dataset))
+        return model, resume.restore_model(model, resume_dir, state, data.steps_per_epoch)
+
+
+@contextlib.contextmanager
+def run_directory(config, backend: Backend, resume_dir, sinks: Iterable[Callable[[dict], None]]):
+    """The run directory and its `kerasdl.events.EventWriter`, while the run lasts.
+
+    A new run gets ``runs/<id>/`` (`kerasdl.runs.new_run_dir`, with ``config.toml``) and its
+    lock; a resumed run keeps its directory and rewrites ``config.toml``; a multi-worker run's
+    other workers write to a temporary directory, removed at the end.
+
+    Args:
+        config: The validated config.
+        backend: From `start_backend`.
+        resume_dir: The run directory resumed, or None.
+        sinks: The callables that get every event.
+
+    Yields:
+        ``(run_dir, writer)``; the writer is closed and the lock released on the way out.
+    """
+    new_lock = None
+    if not backend.chief:  # a multi-worker run's other workers write apart, and drop it
+        run_dir = Path(tempfile.mkdtemp(prefix=f"kerasdl-worker{backend.worker}-"))
+    elif resume_dir is not None:
+        run_dir = resume_dir
+        runs.write_text_atomically(run_dir / runs.CONFIG_FILE, config.to_toml())
+    else:
+        run_dir = runs.new_run_dir(config)
+        if config.strategy != "multi-worker":
+            new_lock = resume.RunLock(run_dir).acquire()  # a new directory: always free
+    writer = EventWriter(run_dir / runs.EVENTS_FILE, sinks, run_id=run_dir.name)
+    try:
+        yield run_dir, writer
+    finally:
+        writer.close()
+        if new_lock is not None:
+            new_lock.release()
+        if not backend.chief:
+            shutil.rmtree(run_dir, ignore_errors=True)
