@@ -5,8 +5,8 @@ brackets)::
 
     check       validate the config; lock a resumed run, read its state.json; probe the
                 runs dir                                                  [run.setup, run.resume]
-    backend     import Keras and TensorFlow; thread pools; the tf.distribute strategy
-                (multi-worker: before TF runs anything)                          [run.threads]
+    backend     import Keras and TensorFlow, then start the clock; thread pools; the
+                tf.distribute strategy (multi-worker: before TF runs anything)   [run.threads]
     data        load_dataset(config), the global seed, the validation and test sets
     build       in the strategy's scope: build_model, the optimizer with its schedule
                 (+ warmup, + plateau factor), the loss and the metric; compile  [run.builders]
@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -84,7 +83,9 @@ class RunSummary:
         best: ``{"monitor": ..., "value": ...}`` of that epoch, or None.
         test: The test metrics (``{"loss": ..., "accuracy": ...}``; ``mae`` for
             regression), evaluated once at the end; None if interrupted or failed.
-        duration_s: Seconds this call took (a resumed run's earlier calls not included).
+        duration_s: Seconds this call took from the start of its training setup (after
+            Keras and TensorFlow are imported) to its end; a resumed run's earlier calls are
+            not included.
         epochs_run: Epochs finished in the whole run, counting those before a resume.
         error: The error's message for ``failed`` (and the interrupt's), else None.
         resumed_from: The last finished epoch this call resumed after, or None.
@@ -157,23 +158,22 @@ def train(
     References:
         - [Keras Model.fit](https://keras.io/api/models/model_training_apis/#fit-method)
     """
-    started = time.monotonic()
     config = config.validate()
     lock = None
     # Every worker of a multi-worker run resumes the same directory: no lock there.
     if resume is not None and Path(resume).is_dir() and config.strategy != "multi-worker":
         lock = RunLock(resume).acquire()  # before anything reads its files
     try:
-        return _train(config, sinks, resume, stop, callbacks, started, lock)
+        return _train(config, sinks, resume, stop, callbacks, lock)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train(config, sinks, resume, stop, callbacks, started, lock) -> RunSummary:
+def _train(config, sinks, resume, stop, callbacks, lock) -> RunSummary:
     """`train` after the config is valid, holding the lock of a run it resumes."""
     resume_dir, state = setup.check_inputs(config, resume, lock)
-    backend = setup.start_backend(config, new_run=resume_dir is None, started=started)
+    backend = setup.start_backend(config, new_run=resume_dir is None)  # the clock starts
     data = setup.load_data(config)
     model, initial_epoch = setup.build(config, backend, data, resume_dir, state)
     loop = loops.choose_loop(config, backend.strategy, model, data.dataset)

@@ -124,7 +124,8 @@ class ScriptedSource:
             "best_epoch": status.get("best_epoch"),
             "best": {"monitor": status.get("monitor"), "value": status.get("best")},
             "test": None,
-            "duration_s": now - float(first.get("time") or now),
+            # from the start of the setup, as the runner counts (run_started's time - setup_s)
+            "duration_s": now - float(first.get("time") or now) + float(first.get("setup_s") or 0),
             "epochs_run": len(epochs),
             "error": None,
         }

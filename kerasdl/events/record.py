@@ -34,6 +34,7 @@ LR_REASONS = {
     LrReason.SCHEDULE.value: ("S", "schedule"),
     LrReason.PLATEAU.value: ("P", "plateau"),
     LrReason.WARMUP_END.value: ("W", "warmup end"),
+    LrReason.UNKNOWN.value: ("?", "unknown cause"),
 }
 """``lr_changed`` reason -> (marker letter, words). A step schedule's changes read "step"."""
 
@@ -60,6 +61,16 @@ def number(value) -> float | None:
 def _finite(value) -> float | None:
     value = number(value)
     return value if value is not None and math.isfinite(value) else None
+
+
+def _part_start(time: float | None, setup_s) -> float | None:
+    """When a part of a run began: its ``run_started`` ``time`` less ``setup_s`` (the setup
+    before it, which ``run_finished``'s ``duration_s`` counts too); ``time`` for a
+    ``run_started`` without it (an older kerasdl)."""
+    setup = _finite(setup_s)
+    if time is None or setup is None or setup < 0:
+        return time
+    return time - setup
 
 
 class RunRecord:
@@ -157,7 +168,7 @@ class RunRecord:
             self.finished = None
             self.batch = None
             self.status = Status.STOPPING.value if self.stop_requested else Status.RUNNING.value
-            self._part_start = time
+            self._part_start = _part_start(time, event.get("setup_s"))
         elif kind == "batch":
             self.batch = event
             if self.status == Status.WAITING.value:
@@ -220,9 +231,25 @@ class RunRecord:
         config = (self.started or {}).get("config")
         return config if isinstance(config, dict) else {}
 
+    @property
+    def origin(self) -> str | None:
+        """What wrote the run: ``"track"`` for `kerasdl.callbacks.Track`, None for
+        ``kerasdl train`` (its ``run_started`` has no ``origin``)."""
+        value = (self.started or {}).get("origin")
+        return value if isinstance(value, str) else None
+
+    @property
+    def fit(self) -> dict:
+        """The latest ``run_started``'s ``fit`` (a Track run's model and fit; ``{}`` without)."""
+        fit = (self.started or {}).get("fit")
+        return fit if isinstance(fit, dict) else {}
+
     def section(self, name: str) -> dict:
-        """A section of the config (``"early_stopping"``), ``{}`` when absent or not a table."""
+        """A section of the config (``"early_stopping"``), ``{}`` when absent or not a table; a
+        Track run, which has no config, gives its ``fit``'s section of that name."""
         value = self.config.get(name)
+        if not isinstance(value, dict):
+            value = self.fit.get(name)
         return value if isinstance(value, dict) else {}
 
     @property
@@ -299,6 +326,8 @@ class RunRecord:
         if self.early_stopping:
             return True
         section = self.config.get("early_stopping")
+        if not isinstance(section, dict) and self.fit:  # a Track run: its fit's callbacks say
+            section = self.fit.get("early_stopping") or {"enabled": False}
         return bool(section.get("enabled")) if isinstance(section, dict) else None
 
     @property
@@ -432,7 +461,8 @@ class RunRecord:
 
     def elapsed(self, now: float) -> float | None:
         """Seconds the run has trained: finished parts, plus the current part until ``now``
-        (or until its ``run_finished``)."""
+        (or until its ``run_finished``). A part counts from the start of its setup
+        (``run_started``'s ``time - setup_s``), as its ``duration_s`` does."""
         if self._part_start is None:
             return None
         if self.finished is not None:

@@ -139,6 +139,7 @@ class LrReason(str, enum.Enum):
     SCHEDULE = "schedule"
     PLATEAU = "plateau"
     WARMUP_END = "warmup_end"
+    UNKNOWN = "unknown"  # kerasdl.callbacks.Track: changed, by nothing it knows
     OTHER = "other"  # a later schema's reason
 
     def __str__(self) -> str:
@@ -371,6 +372,22 @@ SECTIONS: dict[str, tuple[FieldSpec, ...]] = {
         _f("value", "float", "its best value"),
         _f("epoch", "count", "the best epoch (1-based)"),
     ),
+    "fit": (
+        _f("model", "object", "name, class, params, layers"),
+        _f("optimizer", "object", "class and get_config()"),
+        _f("loss", "text", "the compiled loss"),
+        _f("metrics", "texts", "the compiled metrics"),
+        _f("epochs", "count", "fit's epochs"),
+        _f("initial_epoch", "count", "fit's initial_epoch"),
+        _f("batch_size", "count", "fit's batch size"),
+        _f("steps_per_epoch", "count", "steps in an epoch"),
+        _f("validation", "text", "where validation data came from"),
+        _f("callbacks", "texts", "the callbacks of the fit"),
+        _f("early_stopping", "object", "the early-stopping callback's setup"),
+        _f("plateau", "object", "the plateau callback's setup"),
+        _f("checkpoint", "object", "the checkpoint callback's setup"),
+        _f("runs_dir", "text", "the runs folder"),
+    ),
 }
 
 
@@ -417,6 +434,9 @@ SCHEMA: dict[str, EventSpec] = {
                 _f("steps_per_execution", "count", "steps per compiled call"),
                 _f("loop", "text", "the training loop that ran"),
                 _f("threads", "object:threads", "TensorFlow's thread pools"),
+                _f("setup_s", "seconds", "seconds from the start of the setup to this event"),
+                _f("origin", "text", '"track": written by kerasdl.callbacks.Track'),
+                _f("fit", "object:fit", "the model and fit a Track recorded"),
                 _f("pid", "count", "the writing process"),
                 _f("host", "text", "its host name"),
             ),
@@ -458,7 +478,7 @@ SCHEMA: dict[str, EventSpec] = {
                 _f("epoch", "count", "the epoch after which the rate changed"),
                 _f("old", "float", "the rate before"),
                 _f("new", "float", "the rate after"),
-                _f("reason", "text", '"plateau", "warmup_end" or "schedule"'),
+                _f("reason", "text", '"plateau", "warmup_end", "schedule" or "unknown"'),
             ),
         ),
         EventSpec(
@@ -477,7 +497,7 @@ SCHEMA: dict[str, EventSpec] = {
                 _f("best_epoch", "count", "the best epoch (1-based)"),
                 _f("best", "object:best", "the monitored quantity and its best value"),
                 _f("test", "metrics", "the test-set metrics"),
-                _f("duration_s", "seconds", "seconds this part of the run took"),
+                _f("duration_s", "seconds", "seconds this part of the run took, setup included"),
                 _f("epochs_run", "count", "epochs finished"),
                 _f("error", "text", "the error message of a failed run"),
                 _f("resumed_from", "count", "as in run_started"),

@@ -3,7 +3,7 @@
 - `kerasdl.run.builders`: the config's names -> the learning rate, optimizer, loss, metrics
   and ``tf.distribute`` strategy (re-exported by `kerasdl.runner`).
 - `kerasdl.run.threads`: TensorFlow's thread pools (the ``"auto"`` rule, setting them).
-- `kerasdl.run.setup`: the steps before ``run_started``: check, backend,
+- `kerasdl.run.setup`: the steps before ``run_started``: check, backend (the clock starts),
   data, build, run directory.
 - `kerasdl.run.loops`: the training loops behind one interface, and the choice among them.
 - `kerasdl.run.callbacks`: the runner's monitor and last checkpoint, and the callback list.

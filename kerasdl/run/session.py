@@ -115,6 +115,7 @@ class Run:
             batch_size=config.batch_size,
             optimizer={"name": config.optimizer.name, "learning_rate": _initial_lr(model)},
             resumed_from=self.resumed_from,
+            setup_s=time.monotonic() - self.started,
         )
         for level, message in self.notices:
             self.writer.emit("notice", level=level, message=message)

@@ -2,7 +2,7 @@
 function, in the order `kerasdl.runner` calls them::
 
     check_inputs    a resume's state (kerasdl.run.resume.read_resume); a new run's runs dir
-    start_backend   Keras and TensorFlow imported; thread pools,
+    start_backend   Keras and TensorFlow imported, then the clock starts; thread pools,
                     the tf.distribute strategy, this worker's role, steps_per_execution
     load_data       the dataset, the global seed, the validation and test tf.data sets
     build           in the strategy's scope: the model, optimizer (its learning rate built
@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -54,8 +55,8 @@ class Backend:
     """TensorFlow as set up for a run (`start_backend`).
 
     Attributes:
-        started: ``time.monotonic()`` when `kerasdl.runner.train` was called: the start of
-            the run's ``duration_s``.
+        started: ``time.monotonic()`` when the setup began, after the imports: the start of
+            the run's ``duration_s`` and of ``run_started``'s ``setup_s``.
         strategy: The ``tf.distribute`` strategy, or None.
         chief: Whether this process writes the run directory (always, but in a multi-worker
             run's other workers).
@@ -132,8 +133,8 @@ def check_new_run_possible(config) -> None:
         )
 
 
-def start_backend(config, *, new_run: bool, started: float) -> Backend:
-    """Import Keras and TensorFlow, and set TensorFlow up for the run.
+def start_backend(config, *, new_run: bool) -> Backend:
+    """Import Keras and TensorFlow, start the clock, and set TensorFlow up for the run.
 
     The thread pools first (before TensorFlow runs an op), then the strategy (a multi-worker
     strategy must exist before TensorFlow runs anything else).
@@ -142,12 +143,12 @@ def start_backend(config, *, new_run: bool, started: float) -> Backend:
         config: The validated config.
         new_run: Whether this is a new run (its directory is checked here for a multi-worker
             run's chief, known only now).
-        started: ``time.monotonic()`` when `kerasdl.runner.train` was called.
 
     Returns:
         The `Backend`.
     """
     _import_frameworks()
+    started = time.monotonic()  # the run's clock: setup starts, the imports are done
     threads_notice = apply_threads(config)
     strategy = make_strategy(config.strategy)
     chief, worker = worker_role(strategy)

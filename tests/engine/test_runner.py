@@ -255,6 +255,22 @@ def test_summary_json_repeats_run_finished(full):
     assert runs.load_run(summary.run_dir).status == "completed"
 
 
+def test_every_view_gives_the_run_one_duration(full, split):
+    """``duration_s`` counts from the start of the setup, which ``run_started`` places at
+    ``time - setup_s``: the dashboard's clock (`RunRecord.elapsed`) agrees with it."""
+    from kerasdl.events.record import RunRecord
+
+    for summary, recorder in (full, split[:2], split[2:]):
+        (started,) = recorder.of("run_started")
+        (finished,) = recorder.of("run_finished")
+        assert 0 < started["setup_s"] < finished["duration_s"] == summary.duration_s
+        live = finished["time"] - (started["time"] - started["setup_s"])
+        assert live == pytest.approx(summary.duration_s, abs=0.25)
+    record = RunRecord.read(split[0].run_dir / "events.jsonl")  # both parts
+    total = split[0].duration_s + split[2].duration_s
+    assert record.elapsed(record.last_time) == pytest.approx(total) == record.duration_s
+
+
 def test_state_json_describes_last_keras(full):
     summary, _ = full
     state = runs.load_resume_state(summary.run_dir)
