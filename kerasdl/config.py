@@ -861,96 +861,100 @@ def _describe(hint) -> str:
     return str(hint)  # pragma: no cover
 
 
+class _Bad(Exception):
+    """A value that does not fit the type (`_coerce` turns it into a `ConfigError`)."""
+
+
 def _coerce(path, hint, value, *, parse):
     """`value` as type `hint`; strings are parsed when ``parse`` (CLI overrides)."""
+    try:
+        return _as(hint, value, parse)
+    except _Bad:
+        raise ConfigError(path, value, _describe(hint)) from None
 
-    def bad():
-        raise ConfigError(path, value, _describe(hint))
 
-    origin = typing.get_origin(hint)
+def _as(hint, value, parse):
+    """`value` as type `hint`, or `_Bad`."""
     args = typing.get_args(hint)
     if args and type(None) in args:  # Optional[X]
         if value is None or (parse and isinstance(value, str) and value.lower() in _NONE):
             return None
         (inner,) = [a for a in args if a is not type(None)]
-        try:
-            return _coerce(path, inner, value, parse=parse)
-        except ConfigError:
-            pass
-        bad()
+        return _as(inner, value, parse)
     if args and set(args) == {int, str}:  # intra_op_threads: "auto" or a number
         if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
-        try:
-            return _coerce(path, int, value, parse=parse)
-        except ConfigError:
-            bad()
+        return _as(int, value, parse)
     if args and set(args) == {str, bool}:  # jit_compile
         if isinstance(value, bool):
             return value
         if isinstance(value, str):
-            if parse and value.lower() in _TRUE + _FALSE:
-                return value.lower() in _TRUE
-            return value
-        bad()
-    if origin is list:
-        if parse and isinstance(value, str):
-            text = value.strip()
-            if text.startswith("[") and text.endswith("]"):
-                text = text[1:-1]
-            items = [t.strip() for t in text.split(",")] if text.strip() else []
-            try:
-                return [_coerce(path, args[0], t, parse=True) for t in items]
-            except ConfigError:
-                pass
-            bad()
-        if not isinstance(value, (list, tuple)):
-            bad()
+            return value.lower() in _TRUE if parse and value.lower() in _TRUE + _FALSE else value
+        raise _Bad
+    if typing.get_origin(hint) is list:
+        return _as_list(args[0], value, parse)
+    if hint not in _SCALARS:  # pragma: no cover - every field's type is handled
+        raise AssertionError(f"unsupported field type {hint!r}")
+    return _SCALARS[hint](value, parse)
+
+
+def _as_list(item, value, parse):
+    if parse and isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
+        items = [t.strip() for t in text.split(",")] if text.strip() else []
+        return [_as(item, t, True) for t in items]
+    if not isinstance(value, (list, tuple)):
+        raise _Bad
+    return [_as(item, v, parse) for v in value]
+
+
+def _as_bool(value, parse):
+    if isinstance(value, bool):
+        return value
+    if parse and isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _Bad
+
+
+def _as_int(value, parse):
+    if parse and isinstance(value, str):
         try:
-            return [_coerce(path, args[0], v, parse=parse) for v in value]
-        except ConfigError:
+            return int(value.strip())
+        except ValueError:
             pass
-        bad()
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if parse and isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-            return value.strip().lower() in _TRUE
-        bad()
-    if hint is int:
-        if parse and isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-            try:
-                number = float(value)
-            except ValueError:
-                bad()
-            if number.is_integer():
-                return int(number)
-            bad()
-        if isinstance(value, bool):
-            bad()
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        bad()
-    if hint is float:
-        if parse and isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                bad()
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad()
-        return float(value)
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        bad()
-    raise AssertionError(f"unsupported field type {hint!r}")  # pragma: no cover
+        try:
+            value = float(value)
+        except ValueError:
+            raise _Bad from None
+    if isinstance(value, bool):
+        raise _Bad
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise _Bad
+
+
+def _as_float(value, parse):
+    if parse and isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            raise _Bad from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad
+    return float(value)
+
+
+def _as_str(value, parse):
+    if isinstance(value, str):
+        return value
+    raise _Bad
+
+
+_SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -85,19 +85,78 @@ def fit(
         The ``keras.callbacks.History`` of the run, as ``fit`` returns it.
     """
     import keras
-    import tensorflow as tf
 
     n = len(x)
     if n == 0 or len(y) != n:
         raise ValueError(f"x and y must have the same, non-zero length; got {n} and {len(y)}")
     steps = -(-n // batch_size)
     per_call = max(1, min(int(steps_per_execution), steps))
+    run_steps = _compiled_steps(model, x, y, batch_size, unroll=max(1, min(int(unroll), per_call)))
+    evaluate = _validation(model, validation_data, validation_batch_size)
+    callback_list = keras.callbacks.CallbackList(
+        list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps, verbose=0
+    )
+    model.stop_training = False
+    callback_list.on_train_begin()
+    training_logs = None
+    for epoch in range(initial_epoch, epochs):
+        training_logs = _epoch(
+            model, epoch, order, run_steps, steps, per_call, evaluate, callback_list
+        )
+        if model.stop_training:
+            break
+    if epochs > initial_epoch and isinstance(model.optimizer, keras.optimizers.Optimizer):
+        model.optimizer.finalize_variable_values(model.trainable_weights)
+    callback_list.on_train_end(logs=training_logs)
+    return model.history
+
+
+def _epoch(model, epoch, order, run_steps, steps, per_call, evaluate, callback_list) -> dict:
+    """One epoch: ``per_call`` steps a compiled call, the batch hooks between calls, then the
+    validation and the epoch hooks. Returns the epoch's logs."""
+    import tensorflow as tf
+
+    model.reset_metrics()
+    callback_list.on_epoch_begin(epoch)
+    indices = tf.convert_to_tensor(order(epoch), dtype=tf.int64)
+    logs = {}
+    for first in range(0, steps, per_call):
+        count = min(per_call, steps - first)
+        callback_list.on_train_batch_begin(first)
+        logs = run_steps(indices, first, count)
+        callback_list.on_train_batch_end(first + count - 1, logs)
+        if model.stop_training:
+            break
+    epoch_logs = {name: float(value) for name, value in logs.items()}
+    if evaluate is not None:
+        results = evaluate()
+        epoch_logs.update({f"val_{name}": value for name, value in results.items()})
+    callback_list.on_epoch_end(epoch, epoch_logs)
+    return epoch_logs
+
+
+def _validation(model, validation_data, batch_size: int):
+    """A function giving the validation results (see `fit`), or None without validation data."""
+    if isinstance(validation_data, tuple):
+        return _array_evaluation(model, *validation_data, batch_size)
+    if validation_data is None:
+        return None
+
+    def evaluate():
+        return model.evaluate(validation_data, verbose=0, return_dict=True)
+
+    return evaluate
+
+
+def _compiled_steps(model, x, y, batch_size: int, *, unroll: int):
+    """``run_steps(indices, first, count)``: training steps ``first .. first + count - 1`` of an
+    epoch whose order is ``indices``, in compiled loops over the arrays held as tensors (see
+    `fit`'s ``unroll``); returns the metrics after the last one."""
+    import tensorflow as tf
+
     x_all = tf.convert_to_tensor(x)
     y_all = tf.convert_to_tensor(y)
-
-    unroll = max(1, min(int(unroll), per_call))
-
-    full_steps = n // batch_size  # steps whose batch is full (the last one may be short)
+    full_steps = len(x) // batch_size  # steps whose batch is full (the last one may be short)
 
     def step(indices, i, full=False):
         start = i * batch_size
@@ -141,44 +200,7 @@ def fit(
             logs = run_single(indices, first, tf.constant(rest, tf.int64))
         return logs
 
-    evaluate = None
-    if isinstance(validation_data, tuple):
-        evaluate = _array_evaluation(model, *validation_data, validation_batch_size)
-    elif validation_data is not None:
-
-        def evaluate():
-            return model.evaluate(validation_data, verbose=0, return_dict=True)
-
-    callback_list = keras.callbacks.CallbackList(
-        list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps, verbose=0
-    )
-    model.stop_training = False
-    callback_list.on_train_begin()
-    training_logs = None
-    for epoch in range(initial_epoch, epochs):
-        model.reset_metrics()
-        callback_list.on_epoch_begin(epoch)
-        indices = tf.convert_to_tensor(order(epoch), dtype=tf.int64)
-        logs = {}
-        for first in range(0, steps, per_call):
-            count = min(per_call, steps - first)
-            callback_list.on_train_batch_begin(first)
-            logs = run_steps(indices, first, count)
-            callback_list.on_train_batch_end(first + count - 1, logs)
-            if model.stop_training:
-                break
-        epoch_logs = {name: float(value) for name, value in logs.items()}
-        if evaluate is not None:
-            results = evaluate()
-            epoch_logs.update({f"val_{name}": value for name, value in results.items()})
-        callback_list.on_epoch_end(epoch, epoch_logs)
-        training_logs = epoch_logs
-        if model.stop_training:
-            break
-    if epochs > initial_epoch and isinstance(model.optimizer, keras.optimizers.Optimizer):
-        model.optimizer.finalize_variable_values(model.trainable_weights)
-    callback_list.on_train_end(logs=training_logs)
-    return model.history
+    return run_steps
 
 
 _EVALUATION_UNROLL = 16

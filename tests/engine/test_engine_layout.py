@@ -9,6 +9,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE = [*sorted((REPO / "kerasdl" / "run").glob("*.py")), REPO / "kerasdl" / "runner.py"]
+#: The engine and the modules it stands on: no function in them is longer than `MAX_LINES`.
+SHORT = [
+    *ENGINE,
+    *(REPO / "kerasdl" / f"{name}.py" for name in ("loop", "distributed", "config", "data")),
+]
 MAX_LINES = 80  # a function, its docstring and nested definitions included
 
 
@@ -35,7 +40,7 @@ def _rel(path):
     return path.relative_to(REPO).as_posix()
 
 
-@pytest.mark.parametrize("path", ENGINE, ids=_rel)
+@pytest.mark.parametrize("path", SHORT, ids=_rel)
 def test_no_function_is_longer_than_80_lines(path):
     long = [
         f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
