@@ -19,7 +19,7 @@ _SUBMODULES = (
 )
 
 # Engine modules, also loaded on first attribute access (``kerasdl.runner.train``).
-_ENGINE = ("config", "data", "events", "runs", "runner", "models")
+_ENGINE = ("config", "data", "events", "runs", "runner", "models", "dashboard")
 
 __all__ = ["__version__", "load_model", "register_all", *_SUBMODULES, *_ENGINE]
 

@@ -3,6 +3,8 @@
 A run lives in ``<runs_dir>/<run_id>/`` (see ``docs/runs.md``)::
 
     config.toml    what ran (re-runnable with ``kerasdl train --config``)
+    fit.json       instead of config.toml, in a run kerasdl.callbacks.Track recorded: the
+                   model, its compile and fit arguments, the callbacks (not resumable)
     events.jsonl   the event stream (kerasdl.events), append-only
     best.keras     the best model so far (written by BestCheckpoint, atomically)
     last.keras     the model and optimizer at the last finished epoch (for --resume)
@@ -47,6 +49,7 @@ __all__ = [
     "Comparison",
     "RunError",
     "RunInfo",
+    "check_resumable",
     "check_writable",
     "compare",
     "export_csv",
@@ -64,6 +67,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "config.toml"
+FIT_FILE = "fit.json"
 EVENTS_FILE = "events.jsonl"
 SUMMARY_FILE = "summary.json"
 STATE_FILE = "state.json"
@@ -332,6 +336,10 @@ class RunInfo:
         error: The error message of a failed run, or None.
         resumes: How many times the run was resumed (``run_started`` events after the first).
         problems: What could not be read (bad lines, fields of the wrong type), one string each.
+        origin: ``"track"`` for a run `kerasdl.callbacks.Track` recorded, None for one of
+            ``kerasdl train``.
+        fit: A Track run's ``run_started`` ``fit`` (its model, compile and fit arguments), or
+            None.
         record: The `kerasdl.events.record.RunRecord` these answers come from.
     """
 
@@ -354,6 +362,8 @@ class RunInfo:
     error: str | None = None
     resumes: int = 0
     problems: list[str] = dataclasses.field(default_factory=list)
+    origin: str | None = None
+    fit: dict | None = None
     record: RunRecord | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
@@ -483,6 +493,8 @@ def _info(run_dir: Path, events_path: Path, record: RunRecord) -> RunInfo:
         error=record.error,
         resumes=record.resumes,
         problems=list(record.problems),
+        origin=record.origin,
+        fit=record.fit or None,
         record=record,
     )
     if record.events == 0 and summary is not None:  # the events file lost: the summary tells
@@ -509,6 +521,9 @@ def _from_summary(info: RunInfo, finished) -> None:
         info.best = {k: best[k] for k in ("monitor", "value", "epoch")}
     config = finished.get("config")
     info.config = config if isinstance(config, dict) else None
+    origin, fit = finished.get("origin"), finished.get("fit")
+    info.origin = origin if isinstance(origin, str) else None
+    info.fit = fit if isinstance(fit, dict) else None
     info.problems.extend(record.problems)
 
 
@@ -537,6 +552,41 @@ def _read_config_toml(run_dir: Path) -> dict | None:
         return None if data is None else tomllib.loads(data.decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
+
+
+def check_resumable(run_dir: str | os.PathLike) -> None:
+    """Refuse, with the reason, a run ``kerasdl train --resume`` cannot continue because
+    ``kerasdl train`` did not make it: one `kerasdl.callbacks.Track` recorded (its model and
+    data are the script's, and it has no ``config.toml``), or any run without ``config.toml``.
+
+    What a run of ``kerasdl train`` itself needs to resume (``last.keras`` and ``state.json``)
+    is checked by the runner.
+
+    Raises:
+        RunError: The run has no ``config.toml``; the message says what to do instead.
+    """
+    run_dir = Path(run_dir)
+    if os.path.lexists(run_dir / CONFIG_FILE):
+        return
+    tracked = os.path.lexists(run_dir / FIT_FILE)
+    if not tracked:
+        with contextlib.suppress(OSError, RunError):
+            tracked = load_run(run_dir).origin == "track"
+    if tracked:
+        last = run_dir / LAST_MODEL_FILE
+        hint = (
+            f"; to go on from its last epoch, load {last} in your script and fit it again"
+            if last.is_file()
+            else ""
+        )
+        raise RunError(
+            f"cannot resume {run_dir}: kerasdl.callbacks.Track recorded it from a script's own "
+            f"model.fit, so kerasdl train has no {CONFIG_FILE} to rebuild its model and data "
+            f"from (it has {FIT_FILE}, a description){hint}"
+        )
+    raise RunError(
+        f"cannot resume {run_dir}: it has no {CONFIG_FILE} (it was not made by kerasdl train)"
+    )
 
 
 def _dict_or(value, default):

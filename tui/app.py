@@ -17,7 +17,7 @@ from kerasdl_tui.screens.confirm import ConfirmScreen
 from kerasdl_tui.screens.help import HelpScreen
 from kerasdl_tui.screens.run import RunScreen
 from kerasdl_tui.screens.runs import RunsScreen
-from kerasdl_tui.sources import EventSource, FileSource, RunnerSource
+from kerasdl_tui.sources import EventSource, FileSource, FitSource, RunnerSource
 
 __all__ = ["DashboardApp"]
 
@@ -47,7 +47,7 @@ class DashboardApp(App):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
     ]
 
@@ -82,6 +82,12 @@ class DashboardApp(App):
         """
         source = RunnerSource(config, resume=resume, train=train, ui_niceness=ui_niceness)
         return cls(source=source, **kwargs)
+
+    @classmethod
+    def for_fit(cls, fit, **kwargs) -> DashboardApp:
+        """Run a script's own ``fit`` (a callable) in a thread and show the
+        `kerasdl.callbacks.Track` runs it makes (`kerasdl.dashboard.run`)."""
+        return cls(source=FitSource(fit), **kwargs)
 
     @classmethod
     def for_run(cls, path, **kwargs) -> DashboardApp:
@@ -140,6 +146,24 @@ class DashboardApp(App):
             answer,
         )
 
+    def action_interrupt(self) -> None:
+        """Ctrl-C: as ``q``; but a fit that `kerasdl.dashboard.run` trains here is interrupted
+        at once (its runs end as ``interrupted``) and the dashboard closes when it has ended. A
+        second Ctrl-C closes the dashboard without waiting."""
+        training = self._training_screen()
+        source = getattr(training, "source", None)
+        if training is None or not hasattr(source, "interrupt"):
+            self.action_quit()
+            return
+        if source.interrupted:  # the second Ctrl-C
+            self.exit(self.outcome)
+            return
+        training.quit_when_done = True
+        if source.interrupt():
+            self.notify("Interrupting: the run ends as interrupted, then the dashboard closes.")
+        else:
+            training.request_stop(quit_after=True)
+
     def action_help(self) -> None:
         """``?``: the keys."""
         if not isinstance(self.screen, HelpScreen):
@@ -163,3 +187,6 @@ class DashboardApp(App):
         for screen in self.screen_stack:
             if isinstance(screen, RunScreen):
                 screen.stop_event.set()
+                close = getattr(screen.source, "close", None)
+                if close is not None:
+                    close()

@@ -1,4 +1,5 @@
-"""Where a run's events come from: a script, a followed ``events.jsonl``, or the runner.
+"""Where a run's events come from: a script, a followed ``events.jsonl``, the runner, or a
+script's own ``fit`` (`FitSource`, for `kerasdl.dashboard.run`).
 
 A source has one method, ``run(emit, stop)``, called in a thread worker: it calls ``emit(event)``
 for every event (``emit`` posts a message to the UI and returns at once) until it has no more
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["EventSource", "FileSource", "RunnerSource", "ScriptedSource"]
+__all__ = ["EventSource", "FileSource", "FitSource", "RunnerSource", "ScriptedSource"]
 
 Emit = Callable[[dict], None]
 
@@ -188,3 +189,91 @@ class RunnerSource:
         if train is None:
             from kerasdl.runner import train
         return train(self.config, sinks=[emit], resume=self.resume, stop=stop)
+
+
+class FitSource:
+    """Runs a script's own ``fit`` (a callable) in a thread of its own; the events of the
+    `kerasdl.callbacks.Track` runs it makes feed the screen (`kerasdl.callbacks.track.watching`).
+
+    ``stop`` (the ``s`` key) makes the Tracks stop training after the epoch (``stopped``).
+    `interrupt` (Ctrl-C) raises ``KeyboardInterrupt`` in the fit's thread at once: the fit
+    ends, its Tracks end the runs as ``interrupted``. The fit runs in its own thread, not the
+    worker's, so that the dashboard can close while it runs (`close`); `kerasdl.dashboard.run`
+    then interrupts it and waits for it.
+
+    After the fit: ``result`` is what it returned, ``error`` what it raised (a
+    ``KeyboardInterrupt`` too), ``tracks`` the Tracks it started.
+
+    Args:
+        fit: Called with no arguments, in the fit's thread.
+    """
+
+    live = True
+    waiting_text = "waiting for a kerasdl.callbacks.Track to start training"
+
+    def __init__(self, fit: Callable[[], object]):
+        self.fit = fit
+        self.result = None
+        self.error: BaseException | None = None
+        self.tracks: list = []
+        self.thread: threading.Thread | None = None
+        self.done = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._in_fit = False
+        self._interrupted = False
+
+    def run(self, emit: Emit, stop: threading.Event) -> object:
+        self.thread = threading.Thread(
+            target=self._run_fit, args=(emit, stop), name="kerasdl-fit", daemon=True
+        )
+        self.thread.start()
+        while not self.done.wait(0.05):
+            if self._closed.is_set():  # the dashboard closes while the fit runs
+                return None
+        if isinstance(self.error, Exception):
+            raise self.error  # the screen shows it
+        return self.result
+
+    def _run_fit(self, emit: Emit, stop: threading.Event) -> None:
+        from kerasdl.callbacks.track import end_runs, watching
+
+        try:
+            with watching(emit, stop) as watcher:
+                self.tracks = watcher.tracks
+                try:
+                    try:
+                        with self._lock:
+                            self._in_fit = True
+                        self.result = self.fit()
+                    finally:
+                        with self._lock:
+                            self._in_fit = False
+                except BaseException as error:  # KeyboardInterrupt from `interrupt` too
+                    self.error = error
+                end_runs(watcher.tracks, self.error)
+        finally:
+            self.done.set()
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether `interrupt` has raised ``KeyboardInterrupt`` in the fit's thread."""
+        return self._interrupted
+
+    def interrupt(self) -> bool:
+        """Raise ``KeyboardInterrupt`` in the fit's thread (once); False if it is not in the
+        fit (not started, or done)."""
+        import ctypes
+
+        with self._lock:
+            if not self._in_fit or self._interrupted or self.thread is None:
+                return False
+            self._interrupted = True
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.thread.ident), ctypes.py_object(KeyboardInterrupt)
+            )
+        return True
+
+    def close(self) -> None:
+        """The dashboard closes: `run` returns without waiting for the fit."""
+        self._closed.set()

@@ -4,6 +4,8 @@
 - `ReduceLROnPlateau`: PyTorch's plateau rule, for float learning rates and schedules,
   in ``fit`` or a custom loop (``step(value)``).
 - `BestCheckpoint`: the best model on disk, written atomically.
+- `Track`: any ``model.fit`` recorded as a kerasdl run directory (events, description,
+  checkpoints), the other callbacks' state included; ``kerasdl dashboard`` shows it.
 
 Each adds plain numeric keys to the epoch's ``logs`` (see ``docs/callbacks.md``).
 """
@@ -20,6 +22,7 @@ from kerasdl.callbacks.reduce_lr_on_plateau import (
     ReduceLROnPlateau,
     ReduceLROnPlateauStatus,
 )
+from kerasdl.callbacks.track import Track
 
 __all__ = [
     "BestCheckpoint",
@@ -30,5 +33,6 @@ __all__ = [
     "PlateauScaledSchedule",
     "ReduceLROnPlateau",
     "ReduceLROnPlateauStatus",
+    "Track",
     "save_model_atomically",
 ]

@@ -31,6 +31,7 @@ def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> No
     """Watch a run in the terminal dashboard, live or replayed; without RUN, browse the runs.
 
     A run another process trains is followed as its events.jsonl grows; a finished one replays.
+    A run that does not exist yet (a run id, or a run directory) is waited for.
 
     The runs browser lists RUNS_DIR; select runs (space) to overlay their curves.
 
@@ -44,13 +45,42 @@ def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> No
 
         DashboardApp.for_runs(runs_dir).run()
         return
-    from kerasdl import runs
-
     with errors.domain_errors():
-        run_dir = runs.resolve_run_dir(run, runs_dir)
+        run_dir = run_to_follow(run, runs_dir)
     from kerasdl_tui.app import DashboardApp
 
     DashboardApp.for_run(run_dir).run()
+
+
+def run_to_follow(run: str, runs_dir: Path) -> Path:
+    """The run directory ``kerasdl dashboard RUN`` follows: the run ``kerasdl runs`` finds
+    (a directory, an id, a unique prefix of an id), else the one that will be there, waited
+    for: ``RUN`` itself when it is a path (a directory without events yet, or a name with a
+    ``/``), else ``RUNS_DIR/RUN`` for a plain run id.
+
+    Raises:
+        kerasdl.runs.RunError: A prefix of several runs' ids, or a name that is neither a
+            path nor a plain run id.
+    """
+    from kerasdl import runs
+
+    try:
+        return runs.resolve_run_dir(run, runs_dir)
+    except runs.RunError:
+        given = Path(run)
+        if given.is_dir() or os.sep in run or (os.altsep and os.altsep in run):
+            return given
+        if not runs._RUN_ID.fullmatch(run) or _prefix_of_runs(run, runs_dir) > 1:
+            raise
+        return runs_dir / run
+
+
+def _prefix_of_runs(name: str, runs_dir: Path) -> int:
+    from kerasdl import runs
+
+    if not runs_dir.is_dir():
+        return 0
+    return sum(1 for p in runs_dir.iterdir() if p.name.startswith(name) and runs._is_run_dir(p))
 
 
 def terminal_problem() -> str | None:

@@ -330,8 +330,9 @@ class PlainView:
         self.run_id = event.get("run_id")
         self.epochs = event.get("epochs")
         if self.run_dir is None and self.run_id:
-            runs_dir = (event.get("config") or {}).get("runs_dir", "runs")
-            self.run_dir = Path(runs_dir) / self.run_id
+            # The config's runs_dir, or a Track run's (kerasdl.callbacks.Track: no config).
+            runs_dir = (event.get("config") or event.get("fit") or {}).get("runs_dir")
+            self.run_dir = Path(runs_dir if isinstance(runs_dir, str) else "runs") / self.run_id
         if not self.live:
             return
         data = event.get("dataset") or {}

@@ -104,7 +104,7 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
             info.run_id,
             _status(info.status),
             _started_text(info.started, short=True),
-            ((info.config or {}).get("data") or {}).get("name", "-"),
+            _data_name(info),
             f"{info.epochs_run}/{total}",
             best_cell,
             (
@@ -114,6 +114,66 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
             ),
         )
     console.print(table)
+
+
+def _data_name(info) -> str:
+    """The dataset's name: the config's, or (a Track run, without one) the run's dataset's."""
+    name = ((info.config or {}).get("data") or {}).get("name")
+    if name is None:
+        name = (info.dataset or {}).get("name")
+    return str(name) if name is not None else "-"
+
+
+def fit_summary(fit: dict) -> list[tuple[str, str]]:
+    """A Track run's ``fit``: ``[("model", "Sequential, 3 layers, 235,146 params"), ...]``.
+
+    Values come from the run directory (untrusted): the caller prints them inert.
+    """
+
+    def text(value) -> str:
+        return "-" if value is None else str(value)
+
+    model = fit.get("model") if isinstance(fit.get("model"), dict) else {}
+    optimizer = fit.get("optimizer") if isinstance(fit.get("optimizer"), dict) else {}
+    layers = model.get("layers_total")
+    params = model.get("params")
+    model_text = text(model.get("class"))
+    if isinstance(layers, int):
+        model_text += f", {plural(layers, 'layer')}"
+    if isinstance(params, int) and not isinstance(params, bool):
+        model_text += f", {params:,} params"
+    config = optimizer.get("config") if isinstance(optimizer.get("config"), dict) else {}
+    opt_text = f"{text(optimizer.get('name'))} lr {fmt_lr(config.get('learning_rate'))}"
+    metrics = fit.get("metrics") or []
+    loss = text(fit.get("loss"))
+    if metrics:
+        loss += f"; metrics {', '.join(map(str, metrics))}"
+
+    def callback(name: str) -> str:
+        section = fit.get(name) if isinstance(fit.get(name), dict) else {}
+        if not section.get("enabled"):
+            return "off"
+        words = [text(section.get("callback")), text(section.get("monitor"))]
+        if section.get("patience") is not None:
+            words.append(f"patience {section['patience']}")
+        return " ".join(words)
+
+    run_text = (
+        f"{text(fit.get('epochs'))} epochs, batch {text(fit.get('batch_size'))}, "
+        f"{text(fit.get('steps_per_epoch'))} steps, validation {text(fit.get('validation'))}"
+    )
+    callbacks = fit.get("callbacks") or []
+    return [
+        ("recorded by", "kerasdl.callbacks.Track (fit.json; not resumable)"),
+        ("model", model_text),
+        ("loss", loss),
+        ("optimizer", opt_text),
+        ("early stopping", callback("early_stopping")),
+        ("plateau", callback("plateau")),
+        ("checkpoint", callback("checkpoint")),
+        ("training", run_text),
+        ("callbacks", ", ".join(map(str, callbacks)) or "-"),
+    ]
 
 
 def config_summary(config: dict | None) -> list[tuple[str, str]]:
@@ -229,7 +289,10 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
         rows.append(("resumed", plural(info.resumes, "time")))
     if info.dataset:
         rows.append(("dataset", f"{info.dataset.get('name')} ({info.dataset.get('source')})"))
-    rows += config_summary(info.config)
+    if info.fit is not None and not info.config:
+        rows += [(key, safe_text.text(value)) for key, value in fit_summary(info.fit)]
+    else:
+        rows += config_summary(info.config)
     rows.append(("best", _best_text(info.best)))
     test = " ".join(f"{k} {fmt_number(v)}" for k, v in (info.test_metrics or {}).items())
     rows.append(("test", test or "-"))

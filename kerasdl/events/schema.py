@@ -387,6 +387,7 @@ SECTIONS: dict[str, tuple[FieldSpec, ...]] = {
         _f("plateau", "object", "the plateau callback's setup"),
         _f("checkpoint", "object", "the checkpoint callback's setup"),
         _f("runs_dir", "text", "the runs folder"),
+        _f("track", "object", "Track's own settings"),
     ),
 }
 

@@ -92,11 +92,36 @@ def test_dashboard_command_needs_a_terminal(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_dashboard_command_missing_run(tmp_path, monkeypatch):
+def test_dashboard_command_waits_for_a_run_that_does_not_exist_yet(tmp_path, monkeypatch):
+    # docs/dashboard.md: a run started right after the command is followed once it appears.
     monkeypatch.setattr(dashboard_cli, "terminal_problem", lambda: None)
-    result = CliRunner().invoke(cli(), ["dashboard", "nope", "--runs-dir", str(tmp_path)])
-    assert result.exit_code == 2
-    assert "no run 'nope'" in result.output and "Traceback" not in result.output
+    opened = []
+    monkeypatch.setattr(DashboardApp, "run", lambda self: opened.append(self))
+    runner, runs_dir = CliRunner(), tmp_path / "runs"
+    assert runner.invoke(cli(), ["dashboard", "soon", "--runs-dir", str(runs_dir)]).exit_code == 0
+    path = tmp_path / "elsewhere" / "run-1"
+    assert runner.invoke(cli(), ["dashboard", str(path)]).exit_code == 0
+    (runs_dir / "made").mkdir(parents=True)  # created, no events.jsonl yet
+    assert runner.invoke(cli(), ["dashboard", str(runs_dir / "made")]).exit_code == 0
+    assert [app.source.path for app in opened] == [
+        runs_dir / "soon" / "events.jsonl",
+        path / "events.jsonl",
+        runs_dir / "made" / "events.jsonl",
+    ]
+    assert "waiting for" in opened[0].source.waiting_text
+
+
+def test_dashboard_command_refuses_an_ambiguous_prefix_or_a_strange_name(
+    tmp_path, monkeypatch, scenarios
+):
+    for name in ("run-a", "run-b"):
+        scenarios.write_run(tmp_path / name, scenarios.stops_early())
+    monkeypatch.setattr(dashboard_cli, "terminal_problem", lambda: None)
+    monkeypatch.setattr(DashboardApp, "run", lambda self: pytest.fail("opened"))
+    for name, message in (("run", "is ambiguous"), ("bad name!", "no run 'bad name!'")):
+        result = CliRunner().invoke(cli(), ["dashboard", name, "--runs-dir", str(tmp_path)])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
 
 
 def test_dashboard_command_opens_the_run_or_the_browser(tmp_path, monkeypatch, scenarios):

@@ -300,9 +300,13 @@ class RunScreen(Screen):
         if run_status([started], mtime=mtime) == "unfinished":
             self._writer_gone_reported = True
             self.state.status = "unfinished"
+            again = (
+                "run the script again: kerasdl train cannot resume a Track run"
+                if self.state.origin == "track"
+                else "resume it with kerasdl train --resume"
+            )
             self.query_one(LogPane).add(
-                "the process writing this run has ended without finishing it "
-                "(resume it with kerasdl train --resume)",
+                f"the process writing this run has ended without finishing it ({again})",
                 "warning",
             )
             self._redraw_all()

@@ -18,7 +18,7 @@ def _plural(count, word: str) -> str:
 
 def _early_stopping(state: RunState, width: int) -> list[Text]:
     status = state.early_stopping
-    section = state.config.get("early_stopping") or {}
+    section = state.section("early_stopping")  # the config's, or a Track run's fit's
     if not status:
         if state.early_stopping_enabled is False:
             return [Text("early stopping off", style="dim")]
@@ -104,7 +104,7 @@ def _plateau(state: RunState) -> list[Text]:
     if not status:
         if not state.plateau_enabled:
             return []
-        section = state.config.get("plateau") or {}
+        section = state.section("plateau")
         return [
             Text(
                 inert(
@@ -133,7 +133,7 @@ def _plateau(state: RunState) -> list[Text]:
 
 def _checkpoint(state: RunState) -> list[Text]:
     last = state.last_epoch
-    if last is None or "checkpoint_saved" not in last:
+    if last is None or last.get("checkpoint_saved") is None:  # no checkpoint (a Track run)
         return []
     if last.get("checkpoint_saved"):
         saved = f"✓ checkpoint saved at epoch {last.get('epoch')} (best.keras)"
