@@ -104,6 +104,14 @@ class _TrackLog(EventLog):
     def clock_now(self) -> float:
         return self._clock()
 
+    def note_step(self, batch, logs=None) -> None:
+        """The batch hook without a sink: only what the epoch's samples/s needs (the steps
+        done and the time of the last), no lock (Keras waits for a worker thread's batch hooks
+        before ``on_epoch_end``)."""
+        step = batch + 1
+        if step > self._last_step:
+            self._last_step, self._last_batch_time = step, self._clock()
+
 
 class _Best:
     """The best value of Track's monitor, and its own ``best.keras`` (a `BestCheckpointStatus`
@@ -411,6 +419,8 @@ class Track(keras.callbacks.Callback):
         self._stop = threading.Event()
         self._writer: EventWriter | None = None
         self._log: _TrackLog | None = None
+        self._batch_hook = None
+        self._epoch_begin = None
         self._runs_made = 0
         self._epochs_done = 0
         self._thread = None
@@ -484,9 +494,9 @@ class Track(keras.callbacks.Callback):
             self._begin_epoch()
 
     def on_train_batch_end(self, batch, logs=None):
-        log = self._log
-        if log is not None:
-            log.on_train_batch_end(batch, logs)
+        hook = self._batch_hook
+        if hook is not None:
+            hook(batch, logs)
 
     def on_epoch_end(self, epoch, logs=None):
         try:
@@ -614,6 +624,8 @@ class Track(keras.callbacks.Callback):
         log.set_model(model)
         log.set_params(self.params)
         self._log = log
+        # Without a sink no batch event is made: the hook only notes the step and its time.
+        self._batch_hook = log.on_train_batch_end if writer.has_sinks else log.note_step
 
     def _new_run_dir(self) -> Path:
         """A new run directory: ``run_name`` (which must not exist), ``run_name-2``, ... for a
@@ -790,6 +802,7 @@ class Track(keras.callbacks.Callback):
         finally:
             self._writer = None
             self._log = None
+            self._batch_hook = None
             with _open_lock:
                 _open.discard(self)
             _unwatch_sigint(self)

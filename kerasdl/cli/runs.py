@@ -160,7 +160,7 @@ def fit_summary(fit: dict) -> list[tuple[str, str]]:
 
     run_text = (
         f"{text(fit.get('epochs'))} epochs, batch {text(fit.get('batch_size'))}, "
-        f"{text(fit.get('steps_per_epoch'))} steps, validation {text(fit.get('validation'))}"
+        f"{text(fit.get('steps_per_epoch'))} steps, {fit.get('validation') or 'no validation'}"
     )
     callbacks = fit.get("callbacks") or []
     return [

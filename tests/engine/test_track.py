@@ -113,6 +113,8 @@ def test_keras_early_stopping_countdown_and_status(stopped_early):
     assert last["stopped"] and last["stopped_epoch"] == 4 and last["epochs_left"] == 0
     assert last["monitor"] == "val_loss" and last["mode"] == "min" and last["best_epoch"] == 2
     assert info.record.early_stopping_enabled is True
+    for epoch in info.history:  # timed from the steps the batch hook noted (no sink here)
+        assert epoch["samples_per_s"] > 0 and 0 < epoch["epoch_seconds"] < 60
     finished = info.record.finished
     assert finished["best_epoch"] == 2 and finished["best"]["value"] == pytest.approx(0.8)
     assert finished["restored_best"] is True
