@@ -93,7 +93,15 @@ def _in_plain_view(fit, *, live: bool):
             view.close()
             raise
         end_runs(watcher.tracks)
+    if not watcher.tracks:
+        _say_no_track()
     return result
+
+
+def _say_no_track() -> None:
+    from kerasdl_tui.sources import NO_TRACK
+
+    print(f"note: {NO_TRACK}", file=sys.stderr)
 
 
 def _in_dashboard(fit, close_at_end: bool):
@@ -118,6 +126,8 @@ def _in_dashboard(fit, close_at_end: bool):
         if aside is not None:
             aside.replay()
     _end_fit(source)
+    if not source.tracks and source.error is None:
+        _say_no_track()
     state = getattr(app.main_screen, "state", None)
     if state is not None and state.finished is not None:
         _print_closing_lines(state, source.tracks[-1].run_dir if source.tracks else None)

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["EventSource", "FileSource", "FitSource", "RunnerSource", "ScriptedSource"]
+__all__ = ["NO_TRACK", "EventSource", "FileSource", "FitSource", "RunnerSource", "ScriptedSource"]
+
+NO_TRACK = "the fit ended without a kerasdl.callbacks.Track run: add one to model.fit's callbacks"
 
 Emit = Callable[[dict], None]
 
@@ -252,6 +254,17 @@ class FitSource:
                 except BaseException as error:  # KeyboardInterrupt from `interrupt` too
                     self.error = error
                 end_runs(watcher.tracks, self.error)
+            if not watcher.tracks and self.error is None:
+                emit(
+                    {
+                        "schema": 1,
+                        "type": "notice",
+                        "time": time.time(),
+                        "run_id": None,
+                        "level": "warning",
+                        "message": NO_TRACK,
+                    }
+                )
         finally:
             self.done.set()
 

@@ -105,12 +105,12 @@ class _TrackLog(EventLog):
         return self._clock()
 
     def note_step(self, batch, logs=None) -> None:
-        """The batch hook without a sink: only what the epoch's samples/s needs (the steps
-        done and the time of the last), no lock (Keras waits for a worker thread's batch hooks
-        before ``on_epoch_end``)."""
-        step = batch + 1
-        if step > self._last_step:
-            self._last_step, self._last_batch_time = step, self._clock()
+        """The batch hook without a sink: only what the epoch's samples/s needs, the steps
+        done and the time of the last (a late hook from Keras's worker thread is dropped)."""
+        now = self._clock()
+        with self._lock:
+            if batch + 1 > self._last_step:
+                self._last_step, self._last_batch_time = batch + 1, now
 
 
 class _Best:
@@ -659,13 +659,15 @@ class Track(keras.callbacks.Callback):
         optimizer = getattr(model, "optimizer", None)
         optimizer = getattr(optimizer, "inner_optimizer", optimizer)
         names = [_fit_info.callback_name(cb) for cb in [*callbacks, self]]
-        if self.checkpoints in ("best", "both") or self.checkpoints == "last":
+        if self.checkpoints is not None:
+            saves_best = self.checkpoints in ("best", "both")
+            name = runs.BEST_MODEL_FILE if saves_best else runs.LAST_MODEL_FILE
             checkpoint = {
                 "enabled": True,
                 "callback": "kerasdl.callbacks.Track",
                 "checkpoints": self.checkpoints,
                 "monitor": self._monitor,
-                "filepath": str(self.run_dir / runs.BEST_MODEL_FILE),
+                "filepath": str(self.run_dir / name),
             }
         elif views["checkpoint"] is not None:
             cb = getattr(views["checkpoint"], "callback", views["checkpoint"])

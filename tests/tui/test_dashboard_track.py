@@ -239,6 +239,18 @@ def test_without_a_terminal_it_prints_plain_lines(tmp_path, capsys):
     assert "Interrupted with 2 epochs complete." in capsys.readouterr().out
 
 
+def test_a_fit_without_a_track_is_said(capsys):
+    assert kerasdl.dashboard.run(lambda: 42, ui="plain") == 42
+    assert "without a kerasdl.callbacks.Track run" in capsys.readouterr().err
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match="`fit` must be callable"):
+        kerasdl.dashboard.run(42)
+    with pytest.raises(ValueError, match="`ui` must be one of"):
+        kerasdl.dashboard.run(lambda: None, ui="web")
+
+
 def test_importing_kerasdl_dashboard_is_light():
     import subprocess
     import sys
