@@ -30,6 +30,7 @@ __all__ = [
     "Either",
     "Flag",
     "Int",
+    "ModelSource",
     "OneOf",
     "PathText",
     "Pattern",
@@ -251,6 +252,66 @@ class Pattern(Rule):
 
     def allowed(self) -> str:
         return self.words
+
+
+_IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+#: How `ModelSource` tells the forms apart, tried in this order: a name that ends in
+#: ``.py:<function>`` is a file (not a module ``x.py``), one that ends in ``.keras`` a saved model.
+_MODEL_FORMS = (
+    ("file", re.compile(rf"(?P<target>.+\.py):(?P<function>{_IDENTIFIER})")),
+    ("keras", re.compile(r"(?P<target>.+\.keras)")),
+    (
+        "module",
+        re.compile(rf"(?P<target>{_IDENTIFIER}(?:\.{_IDENTIFIER})*):(?P<function>{_IDENTIFIER})"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelSource(Rule):
+    """One of ``builtins`` (``"mlp"``, ``"cnn"``), ``module:function``, ``path/file.py:function``
+    or ``path/model.keras``; a path has at most `PATH_MAX` characters, no control characters.
+
+    `parse` says which form a value has (`kerasdl.models` builds from it).
+    """
+
+    builtins: tuple
+
+    def parse(self, value) -> tuple[str, str, str | None] | None:
+        """``(kind, target, function)``: ``("cnn", "cnn", None)``, ``("module", "pkg.mod",
+        "build")``, ``("file", "nets/net.py", "build")``, ``("keras", "net.keras", None)``; None
+        when ``value`` is none of the forms."""
+        if not isinstance(value, str):
+            return None
+        if value in self.builtins:
+            return value, value, None
+        if len(value) > PATH_MAX + 101 or _PATH_UNSAFE.search(value) is not None:
+            return None
+        for kind, regex in _MODEL_FORMS:
+            match = regex.fullmatch(value)
+            if match is not None and len(match["target"]) <= PATH_MAX:
+                return kind, match["target"], match.groupdict().get("function")
+        return None
+
+    def ok(self, value) -> bool:
+        return self.parse(value) is not None
+
+    def allowed(self) -> str:
+        names = ", ".join(show_value(n) for n in self.builtins)
+        return (
+            f"{names}, module:function, path/to/file.py:function or path/to/model.keras "
+            f"(paths of at most {PATH_MAX:,} characters, without control characters)"
+        )
+
+    def check(self, path: str, value) -> None:
+        if self.ok(value):
+            return
+        allowed = self.allowed()
+        close = difflib.get_close_matches(str(value), [str(n) for n in self.builtins], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            path, value, allowed, message=f"{path}: got {value!r}; allowed: {allowed}{hint}"
+        )
 
 
 @dataclass(frozen=True)

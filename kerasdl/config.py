@@ -46,6 +46,7 @@ from kerasdl._fields import (
     Either,
     Flag,
     Int,
+    ModelSource,
     OneOf,
     PathText,
     Pattern,
@@ -61,7 +62,11 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "ACTIVATIONS",
+    "ARCHITECTURES",
     "DATASETS",
+    "DATA_FILE_SUFFIXES",
+    "DATA_TASKS",
+    "FILE_DATASET",
     "INITIALIZERS",
     "JIT_COMPILE",
     "LOOPS",
@@ -84,29 +89,59 @@ __all__ = [
     "PlateauConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "check_task",
     "field_paths",
     "field_specs",
     "initializer_spec",
     "loss_spec",
+    "model_source",
     "monitors",
     "optimizer_spec",
     "parse_assignments",
     "plateau_mode",
     "regularizer_spec",
     "schedule_spec",
+    "unused_model_fields",
 ]
 
 # ---------------------------------------------------------------------------------------------
 # Names every layer agrees on. Values are class names in the kerasdl component modules.
 
-#: Dataset name -> task.
-TASKS = {"mnist": "classification", "mnist-mini": "classification", "regression": "regression"}
-DATASETS = tuple(TASKS)
+#: Dataset name -> task (the named datasets; ``file``'s task is ``data.task``, or the data's).
+TASKS = {
+    "mnist": "classification",
+    "mnist-mini": "classification",
+    "regression": "regression",
+    "fashion_mnist": "classification",
+    "cifar10": "classification",
+    "cifar100": "classification",
+}
+#: The name of your own data: a ``.npz`` or ``.csv`` file (``data.path``).
+FILE_DATASET = "file"
+DATASETS = (*TASKS, FILE_DATASET)
+#: ``data.task``: ``auto`` takes a named dataset's task, or infers a file's from its target.
+DATA_TASKS = ("auto", "classification", "regression")
+#: The file types ``data.path`` may name (by suffix, any case).
+DATA_FILE_SUFFIXES = (".npz", ".csv")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Training loops: kerasdl's in-memory loop (`kerasdl.loop`), Keras's ``fit``, or the best that
 #: applies ("auto": kerasdl's on one device with the TensorFlow backend and no XLA, else fit).
 LOOPS = ("auto", "kerasdl", "fit")
 JIT_COMPILE = ("auto", True, False)
+#: The built-in networks of ``model.architecture`` (`kerasdl.models`); it also takes a user's
+#: ``module:function``, ``file.py:function`` or ``file.keras``.
+ARCHITECTURES = ("mlp", "cnn")
+#: The `[model]` fields only the built-in networks read: (field, the architectures that use it).
+BUILTIN_MODEL_FIELDS = (
+    ("hidden", ("mlp",)),
+    ("batch_norm", ("mlp",)),
+    ("dropout", ARCHITECTURES),
+    ("activation", ARCHITECTURES),
+    ("initializer", ARCHITECTURES),
+    ("regularizer", ARCHITECTURES),
+    ("l1", ARCHITECTURES),
+    ("l2", ARCHITECTURES),
+)
 #: Names of `keras.activations` functions a hidden layer may use.
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "gelu", "silu", "tanh", "sigmoid")
 #: Config name -> class in `kerasdl.initializers` (for the weights of every Dense layer).
@@ -228,8 +263,44 @@ class DataConfig:
         "mnist",
         help="dataset",
         rule=OneOf(DATASETS),
-        doc="see [data.md](data.md)",
+        doc="`file`: your own `.npz` or `.csv` (`data.path`); the Keras datasets come from "
+        "Keras's loader and cache; see [data.md](data.md)",
         flag=Flag("--dataset", DATA, "NAME"),
+    )
+    path: str = setting(
+        "",
+        help="your data: a .npz (x_train, y_train, ...) or .csv (with --target) file; "
+        "kerasdl train --data also takes a dataset name",
+        rule=PathText(empty_ok=True),
+        doc='required with `name = "file"`, empty otherwise; `kerasdl train --data PATH` '
+        "sets `name` to `file` ([data.md](data.md#your-own-data-npz-and-csv))",
+        flag=Flag("--data", DATA, "PATH_OR_NAME"),
+    )
+    target: str = setting(
+        "",
+        help="the CSV column to predict",
+        rule=Pattern(
+            r"[^\x00-\x1f\x7f]{0,256}",
+            "a column name of at most 256 characters, without control characters",
+        ),
+        doc="required for a `.csv`, empty for a `.npz` (its labels are `y_train`); the other "
+        "columns are the features",
+        flag=Flag("--target", DATA, "COLUMN"),
+    )
+    task: str = setting(
+        "auto",
+        help="classification or regression",
+        rule=OneOf(DATA_TASKS),
+        doc="`auto`: a named dataset's own; for a file, from its labels: whole numbers (at most "
+        "1,000 distinct, and at most half as many as the rows) or text -> classification, other "
+        "numbers -> regression; a `notice` says which and why",
+    )
+    test_split: float = setting(
+        0.2,
+        help="fraction of a file's examples held out as the test set when it has no x_test",
+        rule=Real(0.0, 1.0, low_open=True, high_open=True),
+        doc="stratified by class for classification; `validation_split` is then taken from the "
+        "rest",
     )
     data_dir: str = setting(
         "",
@@ -240,7 +311,10 @@ class DataConfig:
         flag=Flag("--data-dir", DATA, "DIR"),
     )
     mean: float = setting(
-        0.1307, help="normalisation: (x/255 - mean) / std", rule=Real(), doc="MNIST only"
+        0.1307,
+        help="normalisation: (x/255 - mean) / std",
+        rule=Real(),
+        doc="MNIST only (the other datasets use their training set's own)",
     )
     std: float = setting(0.3081, help="normalisation: (x/255 - mean) / std", rule=_POSITIVE)
     limit: int | None = setting(
@@ -273,14 +347,31 @@ class DataConfig:
     )
 
 
+_ARCHITECTURE = ModelSource(ARCHITECTURES)
+_NOT_YOURS = "; a model of your own (`model.architecture`) does not use it"
+
+
 @dataclass
 class ModelConfig:
-    """`[model]`: the MLP (one entry of hidden/batch_norm/dropout per hidden layer)."""
+    """`[model]`: the network; for the MLP, one entry of hidden/batch_norm/dropout per hidden
+    layer."""
 
+    architecture: str = setting(
+        "mlp",
+        help="the network: the chapter's mlp, a small cnn for images, or yours",
+        rule=_ARCHITECTURE,
+        doc="`mlp`: the MLP of the fields below; `cnn`: Conv-Pool-Conv-Pool-Dropout-Dense(128) "
+        "for images (height, width, channels); `module:function` or `file.py:function`: your "
+        "function, called as `function(input_shape=..., num_outputs=...)`, returning an "
+        "uncompiled Keras model (logits); `file.keras`: a saved model, loaded in Keras's safe "
+        "mode; see [models.md](models.md)",
+        flag=Flag("--model", MODEL, "MODEL"),
+    )
     hidden: list[int] = setting(
         factory=lambda: [256, 128],
         help="units of each hidden Dense layer, e.g. 256,128",
         rule=Each(Int(1, MAX_UNITS), MAX_LAYERS),
+        doc="mlp only: `cnn` and a model of your own do not use it",
         flag=Flag("--hidden", MODEL, "SIZES"),
     )
     batch_norm: list[bool] = setting(
@@ -288,21 +379,23 @@ class ModelConfig:
         help="BatchNormalization after each hidden Dense layer (before its activation), "
         "e.g. true,false",
         rule=Each(Bool(), MAX_LAYERS),
-        doc="one per hidden layer",
+        doc="one per hidden layer; mlp only: `cnn` and a model of your own do not use it",
         flag=Flag("--batch-norm", MODEL, "FLAGS"),
     )
     dropout: list[float] = setting(
         factory=lambda: [0.5, 0.0],
         help="drop probability after each hidden layer's activation, e.g. 0.5,0",
         rule=Each(_UNIT, MAX_LAYERS),
-        doc="one per hidden layer; PyTorch's and Keras's `p`, not the chapter's keep probability",
+        doc="one per hidden layer; PyTorch's and Keras's `p`, not the chapter's keep "
+        "probability; `cnn` takes the largest entry (the preset's 0.5) for its one dropout"
+        + _NOT_YOURS,
         flag=Flag("--dropout", MODEL, "RATES"),
     )
     activation: str = setting(
         "relu",
         help="activation of the hidden layers",
         rule=OneOf(ACTIVATIONS),
-        doc="Keras's functions",
+        doc="Keras's functions; `cnn`'s too" + _NOT_YOURS,
         flag=Flag("--activation", MODEL, "NAME"),
     )
     initializer: str = setting(
@@ -310,14 +403,15 @@ class ModelConfig:
         help="initializer of every Dense kernel",
         rule=OneOf(tuple(INITIALIZERS)),
         doc="[initializers.md](initializers.md); He gets the activation's gain for relu, "
-        "leaky_relu (slope 0.2, Keras's), tanh, sigmoid, selu, else ReLU's",
+        "leaky_relu (slope 0.2, Keras's), tanh, sigmoid, selu, else ReLU's; `cnn`'s "
+        "convolution kernels too" + _NOT_YOURS,
         flag=Flag("--initializer", MODEL, "NAME"),
     )
     regularizer: str = setting(
         "none",
         help="weight penalty on every Dense kernel (factors: model.l1, model.l2)",
         rule=OneOf(tuple(REGULARIZERS)),
-        doc="[regularizers.md](regularizers.md)",
+        doc="[regularizers.md](regularizers.md); `cnn`'s convolution kernels too" + _NOT_YOURS,
         flag=Flag("--regularizer", MODEL, "NAME"),
     )
     l1: float = setting(
@@ -591,10 +685,10 @@ class TrainConfig:
         help="threads one TensorFlow op may use; 0: TensorFlow's choice",
         rule=Either((Const("auto"), Int(0, MAX_THREADS))),
         doc="`auto`: 1 when the run is small (every Dense product at most 2^24 multiply-adds a "
-        "step, as the preset's 64 x 784 x 256) on a CPU of at most 4 cores with no GPU and the "
-        "default strategy, else 0 ([engine.md](engine.md#speed)). Applied before TensorFlow runs "
-        "its first op; in a process where it already has, a number asked for gives a `notice` "
-        "that it was not applied",
+        "step, as the preset's 64 x 784 x 256) on a CPU of at most 4 cores with no GPU, the "
+        "default strategy and the mlp, else 0 ([engine.md](engine.md#speed)). Applied before "
+        "TensorFlow runs its first op; in a process where it already has, a number asked for "
+        "gives a `notice` that it was not applied",
     )
     inter_op_threads: int = setting(
         0,
@@ -623,6 +717,20 @@ class TrainConfig:
             "empty (a generated id) or 1-100 of A-Z a-z 0-9 . _ - starting with a letter or digit",
         ),
         flag=Flag("--run-name", RUN, "NAME"),
+    )
+    step_history: bool = setting(
+        True,
+        help="write the running loss and metrics of the training steps to steps.jsonl",
+        doc="at most every 0.25 s and each epoch's last step, bounded to 10,000 rows "
+        "([runs.md](runs.md#the-step-history-stepsjsonl)); `runs compare --per step` draws it",
+    )
+    tensorboard: bool = setting(
+        False,
+        help="write TensorBoard event files into the run directory's tensorboard/ folder",
+        doc="scalars per epoch and per logged step, the learning rate, the early-stopping wait, "
+        "the hyperparameters (with the `tensorboard` package: `kerasdl[tensorboard]`); "
+        "[runs.md](runs.md#tensorboard)",
+        flag=Flag("--tensorboard", RUN, switch=True),
     )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -715,8 +823,12 @@ class TrainConfig:
     # -- checking -------------------------------------------------------------------------------
 
     @property
-    def task(self) -> str:
-        """``"classification"`` or ``"regression"``, from the dataset's name."""
+    def task(self) -> str | None:
+        """``"classification"`` or ``"regression"``: the named dataset's, or ``data.task`` for
+        a file; None for a file with ``task = "auto"`` (known once it is loaded:
+        `kerasdl.data.Dataset.task`)."""
+        if self.data.name == FILE_DATASET:
+            return None if self.data.task == "auto" else self.data.task
         return TASKS.get(self.data.name, "classification")
 
     def validate(self) -> TrainConfig:
@@ -1087,20 +1199,68 @@ def _check_agreement(c: TrainConfig):
         f"'auto' or 'fit' with strategy {c.strategy!r} (kerasdl's loop runs on one device)",
     )
     _check_model(c.model)
-    task = TASKS[c.data.name]
-    _check_loss(c.loss, task, c.data.name)
+    _check_data(c.data)
     _check_optimizer(c.optimizer)
     _check_schedule(c.schedule, c)
+    if c.task is not None:  # else a file's task is known once it is loaded
+        check_task(c, c.task)
+
+
+def check_task(config: TrainConfig, task: str, reason: str = "") -> None:
+    """Check the fields that follow the task: the loss and the monitored quantities.
+
+    `TrainConfig.validate` calls it for a task known from the config; `kerasdl.data` calls it
+    again once a file's task is known (``data.task = "auto"``), with ``reason`` saying why
+    the data is that task (``"target 'price' has non-integer values"``).
+
+    Raises:
+        ConfigError: ``loss.name: got 'cross_entropy'; allowed: one of 'mse', ... for this
+            regression data (target 'price' has non-integer values)``.
+    """
+    c = config
+    if c.data.name == FILE_DATASET:
+        what = f" for this {task} data" + (f" ({reason})" if reason else "")
+    elif task == "classification":
+        what = f" for the {c.data.name!r} dataset"
+    else:
+        what = " for a regression dataset"
+    _check_loss(c.loss, task, what)
     watchable = monitors(task, validation=c.validation_split > 0)
     note = " (validation_split is 0: no val_ quantities)" if c.validation_split == 0 else ""
+    if c.data.name == FILE_DATASET and c.validation_split > 0:
+        note = what
     OneOf(watchable, note).check("early_stopping.monitor", c.early_stopping.monitor)
     OneOf(watchable, note).check("plateau.monitor", c.plateau.monitor)
 
 
+def _check_data(d: DataConfig):
+    """A file needs its path (and a CSV its target); the named datasets take neither."""
+    if d.name != FILE_DATASET:
+        not_file = f"empty unless data.name is {FILE_DATASET!r} (--data PATH sets both)"
+        _check("data.path", d.path, d.path == "", not_file)
+        _check("data.target", d.target, d.target == "", not_file)
+        own = TASKS[d.name]
+        OneOf(("auto", own), f" for the {d.name!r} dataset").check("data.task", d.task)
+        return
+    _check("data.path", d.path, d.path.strip() != "", "a .npz or .csv file with data.name 'file'")
+    suffix = Path(d.path).suffix.lower()
+    _check(
+        "data.path",
+        d.path,
+        suffix in DATA_FILE_SUFFIXES,
+        "a file ending in " + " or ".join(DATA_FILE_SUFFIXES) + " (any case)",
+    )
+    if suffix == ".csv":
+        _check("data.target", d.target, d.target != "", "the CSV column to predict (--target)")
+    else:
+        _check("data.target", d.target, d.target == "", "empty for a .npz (its labels: y_train)")
+
+
 def _check_model(m: ModelConfig):
     layers = f"a list of {len(m.hidden)} (one per entry of model.hidden)"
-    _check("model.batch_norm", m.batch_norm, len(m.batch_norm) == len(m.hidden), layers)
-    _check("model.dropout", m.dropout, len(m.dropout) == len(m.hidden), layers)
+    if m.architecture == "mlp":  # the other networks do not read hidden and batch_norm
+        _check("model.batch_norm", m.batch_norm, len(m.batch_norm) == len(m.hidden), layers)
+        _check("model.dropout", m.dropout, len(m.dropout) == len(m.hidden), layers)
     uses_l1 = m.regularizer in ("l1", "l1l2")
     uses_l2 = m.regularizer in ("l2", "l1l2")
     if m.regularizer == "l1":
@@ -1115,11 +1275,9 @@ def _check_model(m: ModelConfig):
         _check("model.l2", m.l2, m.l2 == 0, f"0.0 with regularizer {m.regularizer!r}")
 
 
-def _check_loss(lo: LossConfig, task: str, dataset: str):
-    if task == "classification":
-        OneOf(CLASSIFICATION_LOSSES, f" for the {dataset!r} dataset").check("loss.name", lo.name)
-    else:
-        OneOf(REGRESSION_LOSSES, " for a regression dataset").check("loss.name", lo.name)
+def _check_loss(lo: LossConfig, task: str, what: str):
+    names = CLASSIFICATION_LOSSES if task == "classification" else REGRESSION_LOSSES
+    OneOf(names, what).check("loss.name", lo.name)
     if lo.name != "cross_entropy":
         _check(
             "loss.label_smoothing",
@@ -1178,6 +1336,33 @@ def parse_assignments(items: typing.Iterable[str]) -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # What the runner builds: (class name in the kerasdl module, keyword arguments). Pure data, so
 # this module stays light; e.g. ``getattr(kerasdl.optimizers, name)(**kwargs)``.
+
+
+def model_source(config: TrainConfig) -> tuple[str, str, str | None]:
+    """Which network ``model.architecture`` names: ``(kind, target, function)``.
+
+    ``("mlp", "mlp", None)``, ``("cnn", "cnn", None)``, ``("module", "pkg.nets", "build")``,
+    ``("file", "nets/net.py", "build")`` or ``("keras", "nets/net.keras", None)``.
+
+    Raises:
+        ConfigError: The value is none of these forms.
+    """
+    parsed = _ARCHITECTURE.parse(config.model.architecture)
+    if parsed is None:
+        _ARCHITECTURE.check("model.architecture", config.model.architecture)
+    return parsed
+
+
+def unused_model_fields(config: TrainConfig) -> list[str]:
+    """The `[model]` fields changed from the preset that ``model.architecture`` does not read
+    (``["model.hidden"]`` for a cnn with other hidden sizes), for a ``notice``."""
+    m, preset = config.model, ModelConfig()
+    kind = model_source(config)[0]
+    return [
+        f"model.{name}"
+        for name, users in BUILTIN_MODEL_FIELDS
+        if kind not in users and getattr(m, name) != getattr(preset, name)
+    ]
 
 
 def optimizer_spec(config: TrainConfig) -> tuple[str, dict]:

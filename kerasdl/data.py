@@ -1,8 +1,12 @@
-"""Datasets for the chapter's runs: MNIST (full, or the bundled mnist-mini) and a regression set.
+"""Datasets for the chapter's runs: MNIST (full, or the bundled mnist-mini) and a regression set;
+and beyond the chapter, Keras's Fashion-MNIST, CIFAR-10 and CIFAR-100 (`kerasdl.data_keras`) and
+your own ``.npz`` or ``.csv`` file (`kerasdl.data_files`).
 
 `load_dataset(config)` returns a `Dataset`: NumPy arrays ready for a model (float32 inputs,
 normalised; integer labels), split into train / validation / test. The validation set is held
 out of the training set (stratified by digit, seeded), so the test set is only for the end.
+Images are flat vectors for the chapter's MLP and ``(height, width, channels)`` for any other
+network (`flat_inputs`).
 
 Full MNIST comes from the first of these that exists (`resolve_mnist_source` says which, and
 why, without importing TensorFlow or downloading anything):
@@ -45,21 +49,29 @@ from kerasdl.config import TrainConfig
 
 __all__ = [
     "DOWNLOAD_TIMEOUT_S",
+    "IMAGE_DATASETS",
     "MNIST_FILES",
     "DataError",
     "Dataset",
+    "DownloadFailed",
     "EpochDataset",
     "SourceInfo",
     "cache_dir",
     "epoch_order",
+    "flat_inputs",
+    "image_inputs",
+    "keras_cache_paths",
     "load_dataset",
     "load_mnist_arrays",
     "make_regression",
     "make_tf_dataset",
     "mnist_mini_notice",
+    "model_io_sizes",
     "normalize_images",
+    "pixel_statistics",
     "read_idx",
     "resolve_mnist_source",
+    "run_bounded",
     "split_indices",
 ]
 
@@ -144,14 +156,15 @@ def _mnist_in(location: Path, what: str) -> tuple[str, Path]:
     raise DataError(f"{what}: no MNIST in {location} (expected {expected}, or mnist.npz)")
 
 
-def keras_cache_paths() -> list[Path]:
-    """Where Keras keeps (or would keep) ``mnist.npz``, as its ``get_file`` decides."""
+def keras_cache_paths(name: str = "mnist.npz") -> list[Path]:
+    """Where Keras keeps (or would keep) ``datasets/<name>``, as its ``get_file`` decides:
+    ``$KERAS_HOME`` (default ``~/.keras``), then ``/tmp/.keras``."""
     home = os.environ.get("KERAS_HOME")
     bases = [Path(home).expanduser()] if home else [Path.home() / ".keras"]
     bases.append(Path("/tmp") / ".keras")  # Keras's fallback when the first is not writable
     seen, paths = set(), []
     for base in bases:
-        path = base / "datasets" / "mnist.npz"
+        path = base / "datasets" / name
         if path not in seen:
             seen.add(path)
             paths.append(path)
@@ -299,19 +312,22 @@ def _read_idx_folder(folder: Path):
     return tuple(arrays)
 
 
-class _DownloadFailed(Exception):
-    pass
+class DownloadFailed(Exception):
+    """A Keras dataset loader that raised or did not answer in time (`run_bounded`)."""
 
 
-def _keras_download(timeout: float):
-    """``keras.datasets.mnist.load_data()``, abandoned after ``timeout`` seconds.
+_DownloadFailed = DownloadFailed
+
+
+def run_bounded(loader, timeout: float, thread_name: str):
+    """``loader()`` (a Keras dataset loader, which may download), abandoned after ``timeout`` s.
 
     The loader runs in a daemon thread: a download that hangs (a network that drops packets)
     costs at most ``timeout`` and never blocks the exit of the process.
-    """
-    import keras
 
-    loader = keras.datasets.mnist.load_data  # looked up now, in this thread
+    Raises:
+        DownloadFailed: It raised (its first line, at most 200 characters) or did not answer.
+    """
     outcome = {}
 
     def work():
@@ -320,7 +336,7 @@ def _keras_download(timeout: float):
         except BaseException as err:  # reported to the caller
             outcome["error"] = err
 
-    thread = threading.Thread(target=work, name="kerasdl-mnist-download", daemon=True)
+    thread = threading.Thread(target=work, name=thread_name, daemon=True)
     thread.start()
     thread.join(timeout)
     if thread.is_alive():
@@ -328,8 +344,17 @@ def _keras_download(timeout: float):
     if "error" in outcome:
         err = outcome["error"]
         raise _DownloadFailed(f"{type(err).__name__}: {err}".strip().splitlines()[0][:200])
+    return outcome["arrays"]
+
+
+def _keras_download(timeout: float):
+    """``keras.datasets.mnist.load_data()``, abandoned after ``timeout`` seconds (`run_bounded`)."""
+    import keras
+
+    loader = keras.datasets.mnist.load_data  # looked up now, in this thread
+    result = run_bounded(loader, timeout, "kerasdl-mnist-download")
     try:
-        (x_train, y_train), (x_test, y_test) = outcome["arrays"]
+        (x_train, y_train), (x_test, y_test) = result
         arrays = tuple(np.asarray(a) for a in (x_train, y_train, x_test, y_test))
         _check_arrays(*arrays, "keras.datasets.mnist.load_data()")
     except (TypeError, ValueError) as err:
@@ -431,32 +456,75 @@ def load_mnist_arrays(source: SourceInfo, *, timeout: float | None = None):
 # Preparing.
 
 
-def normalize_images(x: np.ndarray, mean: float, std: float, *, flatten: bool = True):
+def normalize_images(x: np.ndarray, mean, std, *, flatten: bool = True):
     """``(x / 255 - mean) / std`` as float32, as PyTorch's ``ToTensor`` + ``Normalize`` do.
 
     The arithmetic is float32 step by step (divide, subtract, divide), like torchvision's,
     through a 256-entry lookup table, so the values equal PyTorch's bit for bit. ``flatten``
-    turns ``(n, 28, 28)`` into ``(n, 784)``.
+    turns ``(n, 28, 28)`` into ``(n, 784)``. ``mean`` and ``std`` may be sequences, one per
+    channel of ``(n, height, width, channels)`` images (CIFAR's per-channel statistics).
     """
     levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
-    table = (levels - np.float32(mean)) / np.float32(std)
-    out = table[np.asarray(x, dtype=np.uint8)]
+    x = np.asarray(x, dtype=np.uint8)
+    if np.ndim(mean) == 0 and np.ndim(std) == 0:
+        out = ((levels - np.float32(mean)) / np.float32(std))[x]
+    else:
+        mean = np.asarray(mean, np.float32).reshape(-1, 1)
+        std = np.asarray(std, np.float32).reshape(-1, 1)
+        tables = (levels[None, :] - mean) / std  # (channels, 256)
+        out = tables[np.arange(len(tables)), x]  # x's last axis indexes the channel
     return out.reshape(len(out), math.prod(out.shape[1:])) if flatten else out
 
 
-def split_indices(n_or_labels, fraction: float, seed: int, *, stratify: bool = True):
+def pixel_statistics(x: np.ndarray, *, per_channel: bool) -> tuple[list, list]:
+    """``(mean, std)`` of ``x / 255`` for uint8 images, over the whole array or per channel
+    (the last axis), exactly, from the 256 counts of each level."""
+    x = np.asarray(x, dtype=np.uint8)
+    channels = [x[..., c] for c in range(x.shape[-1])] if per_channel else [x]
+    levels = np.arange(256, dtype=np.float64) / 255.0
+    means, stds = [], []
+    for values in channels:
+        counts = np.bincount(values.ravel(), minlength=256).astype(np.float64)
+        total = counts.sum()
+        mean = float(counts @ levels / total)
+        var = float(counts @ (levels - mean) ** 2 / total)
+        means.append(mean)
+        stds.append(math.sqrt(var) or 1.0)
+    return means, stds
+
+
+def flat_inputs(config: TrainConfig) -> bool:
+    """Whether the model takes flat vectors: the chapter's MLP (``model.architecture`` mlp).
+
+    Image datasets give ``(n, height * width * channels)`` to the MLP, as MNIST's 784, and
+    ``(n, height, width, channels)`` (channels last, 1 for grayscale) to any other network.
+    """
+    return getattr(config.model, "architecture", "mlp") == "mlp"
+
+
+def image_inputs(x: np.ndarray, mean, std, config: TrainConfig) -> np.ndarray:
+    """uint8 images ``(n, h, w)`` or ``(n, h, w, c)`` normalised (`normalize_images`), flat for
+    the MLP, else channels last (`flat_inputs`)."""
+    out = normalize_images(x, mean, std, flatten=flat_inputs(config))
+    return out[..., None] if out.ndim == 3 else out
+
+
+def split_indices(
+    n_or_labels, fraction: float, seed: int, *, stratify: bool = True, stream: int = _SPLIT_STREAM
+):
     """``(train, val)`` indices, each ascending, holding out ``fraction`` of the examples.
 
     With labels and ``stratify``, every class gives the same fraction (the largest-remainder
     rounding makes the total ``round(fraction * n)``); otherwise a seeded random subset. A
-    fraction above 0 holds out at least one example. Only ``seed`` decides the split.
+    fraction above 0 holds out at least one example. Only ``seed`` (and ``stream``, which keeps
+    a file's test split apart from its validation split) decides the split.
     """
     labels = None if np.isscalar(n_or_labels) else np.asarray(n_or_labels)
     n = int(n_or_labels) if labels is None else len(labels)
     if fraction <= 0:
         return np.arange(n), np.arange(0)
     n_val = min(max(1, round(fraction * n)), n - 1) if n > 1 else 0
-    rng = np.random.default_rng([seed, _SPLIT_STREAM])
+    rng = np.random.default_rng([seed, stream])
     order = rng.permutation(n)
     if labels is None or not stratify:
         val = order[:n_val]
@@ -494,6 +562,15 @@ class Dataset:
             source's training set (after ``data.limit``).
         w_true, b_true: Regression only: the true weights ``(features,)`` and bias.
         train_outliers, val_outliers: Regression only: which targets are outliers.
+        task_reason: Why the data is its task, for a file whose task was inferred
+            (``"target 'price' has non-integer values"``), else None.
+        messages: ``(level, message)`` notices of the loading (the task a file was read as,
+            arrays of a ``.npz`` left unused), for ``notice`` events.
+        details: More of what the loading decided (a file's path, its classes, the features'
+            standardisation), JSON-ready and bounded; `describe` adds it.
+        file_sha256: The SHA-256 of a file's bytes (the resume fingerprint), else None.
+        classes: A file's original labels, in the order of the class indices, else None.
+        feature_mean, feature_std: A CSV's standardisation (from its training split), else None.
     """
 
     name: str
@@ -514,15 +591,28 @@ class Dataset:
     b_true: float | None = None
     train_outliers: np.ndarray | None = None
     val_outliers: np.ndarray | None = None
+    task_reason: str | None = None
+    messages: tuple = ()
+    details: dict | None = None
+    file_sha256: str | None = None
+    classes: tuple | None = None
+    feature_mean: np.ndarray | None = None
+    feature_std: np.ndarray | None = None
 
     @property
     def output_units(self) -> int:
         """Units of the output layer: ``num_classes``, or 1 for regression."""
         return self.num_classes or 1
 
+    @property
+    def num_outputs(self) -> int:
+        """The model's outputs: ``num_classes`` logits, or 1 for regression (`output_units`)."""
+        return self.output_units
+
     def describe(self) -> dict:
-        """``{name, source, notice, n_train, n_val, n_test}``, for the ``run_started`` event."""
-        return {
+        """``{name, source, notice, n_train, n_val, n_test}``, for the ``run_started`` event,
+        and `details` when there are any (``task``, ``classes``, ``scaling``, ...)."""
+        described = {
             "name": self.name,
             "source": self.source,
             "notice": self.notice,
@@ -530,6 +620,7 @@ class Dataset:
             "n_val": len(self.y_val),
             "n_test": len(self.y_test),
         }
+        return {**described, **(self.details or {})}
 
 
 def make_regression(
@@ -582,16 +673,34 @@ def make_regression(
     )
 
 
+MNIST_SHAPE = (28, 28)
 MNIST_PIXELS = 28 * 28
 MNIST_CLASSES = 10
+#: One image's ``(height, width, channels)`` and the classes of the image datasets.
+IMAGE_DATASETS = {
+    "mnist": ((28, 28, 1), MNIST_CLASSES),
+    "mnist-mini": ((28, 28, 1), MNIST_CLASSES),
+    "fashion_mnist": ((28, 28, 1), 10),
+    "cifar10": ((32, 32, 3), 10),
+    "cifar100": ((32, 32, 3), 100),
+}
 
 
 def model_io_sizes(config: TrainConfig) -> tuple[int, int]:
     """``(inputs, outputs)`` of the model for ``config``'s dataset, known without loading it:
-    784 pixels and 10 classes for MNIST, ``regression_features`` and 1 for the regression set."""
+    784 pixels and 10 classes for MNIST (3,072 and 100 for CIFAR-100, ...),
+    ``regression_features`` and 1 for the regression set.
+
+    Raises:
+        ValueError: For ``data.name = "file"``: a file's sizes are known once it is loaded
+            (use the `Dataset`: ``math.prod(input_shape)``, `Dataset.num_outputs`).
+    """
     if config.data.name == "regression":
         return config.data.regression_features, 1
-    return MNIST_PIXELS, MNIST_CLASSES
+    if config.data.name not in IMAGE_DATASETS:
+        raise ValueError(f"the sizes of data.name {config.data.name!r} are known once it is loaded")
+    shape, classes = IMAGE_DATASETS[config.data.name]
+    return math.prod(shape), classes
 
 
 def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) -> Dataset:
@@ -599,51 +708,74 @@ def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) 
 
     ``data.limit`` keeps the first ``limit`` training and test examples; the validation set
     (``validation_split`` of the training examples) is then held out, stratified by class for
-    MNIST, by ``config.seed`` alone.
+    the classification sets, by ``config.seed`` alone. Images are flat for the MLP, else
+    ``(height, width, channels)`` (`flat_inputs`). A file (``data.name = "file"``) is read by
+    `kerasdl.data_files`, a Keras dataset by `kerasdl.data_keras`; a file's inferred task is
+    then checked against the loss and the monitors (`kerasdl.config.check_task`).
 
     Raises:
         DataError: the data cannot be found or read (the message says which file and why).
-        ConfigError: the config is invalid.
+        ConfigError: the config is invalid (for a file: also once its task is known).
     """
     config.validate()
-    d = config.data
-    seed = config.seed
-    if d.name == "regression":
-        x_pool, y_pool, outliers, x_test, y_test, w_true, b_true = make_regression(
-            d.regression_samples,
-            d.regression_test_samples,
-            d.regression_features,
-            noise=d.regression_noise,
-            outlier_fraction=d.outlier_fraction,
-            outlier_scale=d.outlier_scale,
-            seed=seed,
-        )
-        if d.limit is not None:
-            x_pool, y_pool, outliers = x_pool[: d.limit], y_pool[: d.limit], outliers[: d.limit]
-            x_test, y_test = x_test[: d.limit], y_test[: d.limit]
-        train, val = split_indices(len(y_pool), config.validation_split, seed, stratify=False)
-        _need_validation_examples(val, config)
-        return Dataset(
-            name=d.name,
-            source=f"synthetic (seed {seed})",
-            notice=None,
-            x_train=x_pool[train],
-            y_train=y_pool[train],
-            x_val=x_pool[val],
-            y_val=y_pool[val],
-            x_test=x_test,
-            y_test=y_test,
-            task="regression",
-            num_classes=None,
-            input_shape=(d.regression_features,),
-            train_index=train,
-            val_index=val,
-            w_true=w_true,
-            b_true=b_true,
-            train_outliers=outliers[train],
-            val_outliers=outliers[val],
-        )
+    name = config.data.name
+    if name == "regression":
+        return _load_regression(config)
+    if name == "file":
+        from kerasdl import data_files
+        from kerasdl.config import check_task
 
+        dataset = data_files.load_file_dataset(config)
+        if config.task is None:  # data.task = "auto": the data decided
+            check_task(config, dataset.task, dataset.task_reason or "")
+        return dataset
+    if name in ("mnist", "mnist-mini"):
+        return _load_mnist(config, download_timeout)
+    from kerasdl import data_keras
+
+    return data_keras.load_keras_dataset(config, timeout=download_timeout)
+
+
+def _load_regression(config: TrainConfig) -> Dataset:
+    d, seed = config.data, config.seed
+    x_pool, y_pool, outliers, x_test, y_test, w_true, b_true = make_regression(
+        d.regression_samples,
+        d.regression_test_samples,
+        d.regression_features,
+        noise=d.regression_noise,
+        outlier_fraction=d.outlier_fraction,
+        outlier_scale=d.outlier_scale,
+        seed=seed,
+    )
+    if d.limit is not None:
+        x_pool, y_pool, outliers = x_pool[: d.limit], y_pool[: d.limit], outliers[: d.limit]
+        x_test, y_test = x_test[: d.limit], y_test[: d.limit]
+    train, val = split_indices(len(y_pool), config.validation_split, seed, stratify=False)
+    _need_validation_examples(val, config)
+    return Dataset(
+        name=d.name,
+        source=f"synthetic (seed {seed})",
+        notice=None,
+        x_train=x_pool[train],
+        y_train=y_pool[train],
+        x_val=x_pool[val],
+        y_val=y_pool[val],
+        x_test=x_test,
+        y_test=y_test,
+        task="regression",
+        num_classes=None,
+        input_shape=(d.regression_features,),
+        train_index=train,
+        val_index=val,
+        w_true=w_true,
+        b_true=b_true,
+        train_outliers=outliers[train],
+        val_outliers=outliers[val],
+    )
+
+
+def _load_mnist(config: TrainConfig, download_timeout: float | None) -> Dataset:
+    d = config.data
     if d.name == "mnist-mini":
         arrays, label, notice = _bundled(), "bundled mnist-mini", None
     else:
@@ -653,21 +785,22 @@ def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) 
     if d.limit is not None:
         x_pool, y_pool = x_pool[: d.limit], y_pool[: d.limit]
         x_test, y_test = x_test[: d.limit], y_test[: d.limit]
-    train, val = split_indices(y_pool, config.validation_split, seed, stratify=True)
+    train, val = split_indices(y_pool, config.validation_split, config.seed, stratify=True)
     _need_validation_examples(val, config)
+    x_train = image_inputs(x_pool[train], d.mean, d.std, config)
     return Dataset(
         name=d.name,
         source=label,
         notice=notice,
-        x_train=normalize_images(x_pool[train], d.mean, d.std),
+        x_train=x_train,
         y_train=y_pool[train].astype(np.int32),
-        x_val=normalize_images(x_pool[val], d.mean, d.std),
+        x_val=image_inputs(x_pool[val], d.mean, d.std, config),
         y_val=y_pool[val].astype(np.int32),
-        x_test=normalize_images(x_test, d.mean, d.std),
+        x_test=image_inputs(x_test, d.mean, d.std, config),
         y_test=y_test.astype(np.int32),
         task="classification",
         num_classes=MNIST_CLASSES,
-        input_shape=(MNIST_PIXELS,),
+        input_shape=tuple(x_train.shape[1:]),
         train_index=train,
         val_index=val,
     )

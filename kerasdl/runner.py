@@ -7,7 +7,8 @@ brackets)::
                 runs dir                                                  [run.setup, run.resume]
     backend     import Keras and TensorFlow, then start the clock; thread pools; the
                 tf.distribute strategy (multi-worker: before TF runs anything)   [run.threads]
-    data        load_dataset(config), the global seed, the validation and test sets
+    data        load_dataset(config), the global seed, the validation and test sets (your
+                own file: read before the backend, NumPy only)              [run.setup]
     build       in the strategy's scope: build_model, the optimizer with its schedule
                 (+ warmup, + plateau factor), the loss and the metric; compile  [run.builders]
     resume      last.keras's weights and optimizer state, the dropout RNG from state.json
@@ -173,9 +174,11 @@ def train(
 def _train(config, sinks, resume, stop, callbacks, lock) -> RunSummary:
     """`train` after the config is valid, holding the lock of a run it resumes."""
     resume_dir, state = setup.check_inputs(config, resume, lock)
-    backend = setup.start_backend(config, new_run=resume_dir is None)  # the clock starts
-    data = setup.load_data(config)
-    model, initial_epoch = setup.build(config, backend, data, resume_dir, state)
+    early = setup.read_file_data(config)  # your own file: NumPy, before TensorFlow
+    backend = setup.start_backend(config, new_run=resume_dir is None, dataset=early)
+    data = setup.load_data(config, early)  # the clock started in start_backend
+    model, initial_epoch, model_notices = setup.build(config, backend, data, resume_dir, state)
+    data = dataclasses.replace(data, notices=(*data.notices, *model_notices))
     loop = loops.choose_loop(config, backend.strategy, model, data.dataset)
     # Everything checkable is checked: from here on the run directory gets events.
     with setup.run_directory(config, backend, resume_dir, sinks) as (run_dir, writer):

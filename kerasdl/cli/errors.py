@@ -9,8 +9,9 @@ Exit codes of every ``kerasdl`` command:
 | 2 | bad input: command line, config, data, run directory (nothing was trained) |
 | 130 | interrupted (Ctrl-C or SIGTERM); the last checkpoint is kept |
 
-The engine's errors (`ConfigError`, `DataError`, `RunError`) are recognised without importing
-their modules: an error of a module that was never imported cannot have been raised.
+The engine's errors (`ConfigError`, `DataError`, `RunError`, `ModelError`) are recognised
+without importing their modules: an error of a module that was never imported cannot have been
+raised.
 """
 
 import contextlib
@@ -33,6 +34,7 @@ _DOMAIN_ERRORS = (
     ("kerasdl.config", "ConfigError", "invalid config"),
     ("kerasdl.data", "DataError", "data"),
     ("kerasdl.runs", "RunError", "run"),
+    ("kerasdl.models", "ModelError", "model"),
 )
 
 
@@ -42,7 +44,8 @@ def stderr_console() -> Console:
 
 
 def domain_error_kind(exc: BaseException) -> str | None:
-    """What a domain error is about ("invalid config", "data", "run"), or None for other errors."""
+    """What a domain error is about ("invalid config", "data", "run", "model"), or None for
+    other errors."""
     for module_name, class_name, kind in _DOMAIN_ERRORS:
         cls = getattr(sys.modules.get(module_name), class_name, None)
         if isinstance(cls, type) and isinstance(exc, cls):

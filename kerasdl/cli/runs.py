@@ -6,7 +6,9 @@ Everything here reads the run directories' ``events.jsonl`` and JSON files throu
 """
 
 import math
+import re
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,13 @@ app = typer.Typer(
 
 #: The problems of a run that `runs show` lists (the rest are counted).
 MAX_PROBLEMS_SHOWN = 10
+
+
+class Per(str, Enum):
+    """The x axis of `runs compare`'s curves."""
+
+    epoch = "epoch"
+    step = "step"
 
 
 def _console() -> Console:
@@ -176,6 +185,19 @@ def fit_summary(fit: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _network_text(model: dict, mlp_text: str) -> str:
+    """The ``model`` line of `config_summary`: the mlp's layers, or ``model.architecture``'s
+    network (the cnn with what it reads from the config; a model of yours by its name)."""
+    architecture = model.get("architecture", "mlp")
+    if architecture == "mlp":
+        return mlp_text
+    if architecture != "cnn":
+        return f"{architecture} (yours)"
+    drops = [d for d in model.get("dropout") or [] if isinstance(d, (int, float))]
+    text = f"cnn, {model.get('activation', '?')}, dropout {max(drops, default=0.0)}"
+    return text + mlp_text[mlp_text.index(";") :] if ";" in mlp_text else text
+
+
 def config_summary(config: dict | None) -> list[tuple[str, str]]:
     """``[("data", "mnist-mini, limit 512, validation 0.1"), ("model", ...), ...]``."""
     if not config:
@@ -206,6 +228,7 @@ def config_summary(config: dict | None) -> list[tuple[str, str]]:
     model_text += f"; init {model.get('initializer', '?')}"
     if model.get("regularizer", "none") != "none":
         model_text += f"; {model['regularizer']} (l1 {model.get('l1')}, l2 {model.get('l2')})"
+    model_text = _network_text(model, model_text)
     opt_text = f"{optimizer.get('name', '?')} lr {fmt_lr(optimizer.get('learning_rate'))}"
     for key in ("weight_decay", "momentum", "beta_1", "beta_2", "epsilon", "rho", "clipnorm"):
         if optimizer.get(key) is not None:
@@ -394,56 +417,102 @@ def compare(
         int, typer.Option(help="Plot width in characters (20-500).", min=20, max=500)
     ] = 60,
     height: Annotated[int, typer.Option(help="Plot height in lines (4-200).", min=4, max=200)] = 12,
+    per: Annotated[
+        Per,
+        typer.Option(
+            "--per",
+            help="The curves' x axis: epoch (events.jsonl), or step: the global training step "
+            "(the step history, steps.jsonl; training loss and metrics only).",
+            case_sensitive=False,
+        ),
+    ] = Per.epoch,
 ):
-    """Compare runs: a table of their best and final metrics, and their curves per epoch."""
+    """Compare runs: a table of their best and final metrics, and their curves per epoch (or per
+    training step)."""
     from kerasdl import runs
 
     infos = [_load(name, runs_dir) for name in run]
     with errors.domain_errors():
         comparison = runs.compare(infos)
-    available = [name for name, curves in comparison.curves.items() if any(curves.values())]
+    curves = comparison.curves
+    if per is Per.step:
+        from kerasdl import steps
+
+        curves = steps.step_curves((info.run_id, info.path) for info in infos)
+    available = [name for name, series in curves.items() if any(series.values())]
     if metric:
-        unknown = [m for m in metric if m not in comparison.curves]
+        unknown = [m for m in metric if m not in curves]
         if unknown:
             errors.fail(
                 f"no metric {', '.join(map(repr, unknown))} in these runs; "
                 f"available: {', '.join(available) or 'none'}"
             )
         chosen = list(metric)
+    elif per is Per.step:
+        chosen = [m for m in ("loss",) if m in available] or available[:1]
     else:
         chosen = [m for m in ("val_loss", "val_accuracy") if m in available] or [
             m for m in ("loss",) if m in available
         ]
     console = _console()
     console.print(compare_table(comparison))
+    if per is Per.step:
+        without = [i.run_id for i in infos if not any(c.get(i.run_id) for c in curves.values())]
+        if without:
+            console.print()
+            console.print(
+                safe_text.text(f"No step history (steps.jsonl) in: {', '.join(without)}"),
+                style="yellow",
+                soft_wrap=True,
+            )
     for name in chosen:
         labels = [f"{MARKERS[i % len(MARKERS)]} {info.run_id}" for i, info in enumerate(infos)]
-        series = {
-            info.run_id: comparison.curves.get(name, {}).get(info.run_id, []) for info in infos
-        }
+        series = {info.run_id: curves.get(name, {}).get(info.run_id, []) for info in infos}
         console.print()
-        console.print(safe_text.text(f"{name} per epoch", style="bold"))
-        for line in line_plot(series, width=width, height=height):
+        console.print(safe_text.text(f"{name} per {per.value}", style="bold"))
+        for line in line_plot(series, width=width, height=height, x_label=per.value):
             console.print(line, soft_wrap=True)
         console.print(Text("   ".join(labels)), style="dim", soft_wrap=True)
 
 
 @app.command()
 def export(
-    run: opt.RunArg,
+    run: Annotated[
+        list[str],
+        typer.Argument(
+            help="The runs: ids (or unique prefixes) in the runs folder, or paths (--csv: one)."
+        ),
+    ],
     runs_dir: opt.RunsDir = Path("runs"),
     csv: Annotated[
-        bool, typer.Option("--csv", help="CSV: one row per epoch (the only format so far).")
+        bool, typer.Option("--csv", help="CSV: one row per epoch (the default format).")
     ] = True,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="File to write (default: stdout).", dir_okay=False),
     ] = None,
+    tensorboard: Annotated[
+        Path | None,
+        typer.Option(
+            "--tensorboard",
+            help="Write TensorBoard event files instead, one subfolder of DIR per run (from "
+            "events.jsonl and steps.jsonl): tensorboard --logdir DIR.",
+            file_okay=False,
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
 ):
-    """Export a run's epochs (metrics, learning rate, time) as CSV."""
+    """Export a run's epochs (metrics, learning rate, time) as CSV, or runs as TensorBoard
+    files."""
     from kerasdl import runs
 
-    info = _load(run, runs_dir)
+    if tensorboard is not None:
+        _export_tensorboard([_load(name, runs_dir) for name in run], tensorboard)
+        return
+    if len(run) != 1:
+        errors.fail(f"--csv exports one run; got {len(run)} (--tensorboard DIR takes several)")
+    info = _load(run[0], runs_dir)
     with errors.domain_errors():
         text = runs.export_csv(info)
     if output is None:
@@ -454,3 +523,52 @@ def export(
     except OSError as exc:
         errors.fail(f"cannot write {output}: {exc.strerror or exc}")
     typer.echo(f"wrote {len(info.history)} epochs to {output}", err=True)
+
+
+def tensorboard_folder(run_id: str, taken: set[str]) -> str:
+    """A run's subfolder name under ``runs export --tensorboard DIR``: its id, with anything
+    but ``A-Z a-z 0-9 . _ -`` made ``_`` and no leading dot (a run directory is untrusted: its
+    name may be ``..``), made unique among ``taken`` with ``-2``, ``-3``..."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", run_id)[:100].lstrip(".") or "run"
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}-{n}"
+    taken.add(unique)
+    return unique
+
+
+def _export_tensorboard(infos, out: Path) -> None:
+    """`runs export --tensorboard`: each run to ``out/<its id>``, which must not hold files."""
+    from kerasdl.cli.native_logs import quiet_native_logs
+
+    taken: set[str] = set()
+    targets = [(info, out / tensorboard_folder(info.run_id, taken)) for info in infos]
+    for _, target in targets:
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            errors.fail(f"{target} exists and is not empty: choose another DIR, or remove it")
+    console = safe_console(stderr=True, highlight=False)
+    with quiet_native_logs():
+        from kerasdl import tensorboard_files
+
+        for info, target in targets:
+            try:
+                done = tensorboard_files.export_run(info.path, target)
+            except OSError as exc:
+                errors.fail(f"cannot export {info.run_id}: {exc.strerror or exc}")
+            hparams = "hyperparameters" if done["hparams"] else "no hyperparameters"
+            console.print(
+                safe_text.text(
+                    f"{info.run_id} -> {target}: {plural(done['epochs'], 'epoch')}, "
+                    f"{plural(done['steps'], 'logged step')}, {hparams}"
+                ),
+                soft_wrap=True,
+            )
+    if not tensorboard_files.hparams_available():
+        console.print(
+            "the tensorboard package is not installed: no hyperparameters (pip install "
+            '"kerasdl[tensorboard]")',
+            markup=False,
+            style="yellow",
+        )
+    console.print(f"open them with: tensorboard --logdir {out}", markup=False, soft_wrap=True)

@@ -37,6 +37,7 @@ state before TensorFlow is imported. The functions that take a model use its own
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ from pathlib import Path
 
 from kerasdl import runs
 from kerasdl._files import fsync_dir, replace_atomically
-from kerasdl.config import ConfigError
+from kerasdl.config import ConfigError, model_source
 from kerasdl.events.schema import Status
 
 __all__ = [
@@ -371,10 +372,14 @@ def _check_version_and_seed(run_dir: Path, state: dict, config) -> None:
 
 
 def run_fingerprint(config, dataset) -> dict:
-    """What a resume cannot change: the network, the optimizer and the data's shape.
+    """What a resume cannot change: the network, the optimizer and the data's shape (for your
+    own file, ``data.path`` and the SHA-256 of its bytes: a changed file is refused).
 
     ``state.json`` keeps it; `check_fingerprint` compares it with the resumed config's, so a
-    resume that cannot work fails before training with one line per difference.
+    resume that cannot work fails before training with one line per difference. The network is
+    ``model.architecture`` with the fields its network reads (the mlp's sizes; the cnn's
+    activation and dropout) and, for a model of yours, the SHA-256 of its ``.py`` or ``.keras``
+    file (of the module's file for ``module:function``): an edited model is refused.
 
     Args:
         config: The run's `kerasdl.config.TrainConfig`.
@@ -384,18 +389,73 @@ def run_fingerprint(config, dataset) -> dict:
         ``{what: value}``, JSON-ready.
     """
     m = config.model
+    kind, target, _ = model_source(config)
+    network = {"model.architecture": m.architecture}
+    if kind == "mlp":
+        network.update(
+            {
+                "model.hidden": list(m.hidden),
+                "model.batch_norm": list(m.batch_norm),
+                "model.dropout": list(m.dropout),
+                "model.activation": m.activation,
+            }
+        )
+    elif kind == "cnn":
+        network.update({"model.dropout": max(m.dropout, default=0.0)})
+        network.update({"model.activation": m.activation})
+    else:
+        network["model file sha256"] = _model_file_sha256(kind, target)
+    shape = [int(size) for size in dataset.x_train.shape[1:]]
+    features = 1
+    for size in shape:
+        features *= size
+    data_file = {}
+    if getattr(dataset, "file_sha256", None) is not None:  # your own file: the same bytes
+        data_file = {"data.path": config.data.path, "data file sha256": dataset.file_sha256}
     return {
-        "model.hidden": list(m.hidden),
-        "model.batch_norm": list(m.batch_norm),
-        "model.dropout": list(m.dropout),
-        "model.activation": m.activation,
+        **network,
+        **data_file,
         "optimizer.name": config.optimizer.name,
         "loss.name": config.loss.name,
         "data.name": config.data.name,
         "training examples": len(dataset.y_train),
-        "input features": int(dataset.x_train.shape[-1]),
+        "input features": features,
+        "input shape": shape,
         "batch_size": config.batch_size,
     }
+
+
+def _model_file_sha256(kind: str, target: str) -> str | None:
+    """The SHA-256 of a model of yours: its ``.py`` or ``.keras`` file, or the file of the
+    module ``module:function`` names (imported by then); None when there is no such file."""
+    import sys
+
+    path = target
+    if kind == "module":
+        module = sys.modules.get(target)
+        path = getattr(module, "__file__", None)
+        if path is None:
+            import importlib.util
+
+            with contextlib.suppress(ImportError, ValueError):
+                spec = importlib.util.find_spec(target)
+                path = spec.origin if spec is not None else None
+    if path is None:
+        return None
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _cached_sha256(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_sha256(path: str, size: int, mtime_ns: int) -> str | None:
+    """`file_sha256`, once per file version (`epoch_state` asks every epoch)."""
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def check_fingerprint(run_dir, state: dict, now: dict) -> None:

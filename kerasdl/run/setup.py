@@ -2,11 +2,14 @@
 function, in the order `kerasdl.runner` calls them::
 
     check_inputs    a resume's state (kerasdl.run.resume.read_resume); a new run's runs dir
+    read_file_data  your own data (data.name "file"), read with NumPy before TensorFlow is
+                    imported: a bad file fails at once, and its sizes decide the threads
     start_backend   Keras and TensorFlow imported, then the clock starts; thread pools,
                     the tf.distribute strategy, this worker's role, steps_per_execution
     load_data       the dataset, the global seed, the validation and test tf.data sets
-    build           in the strategy's scope: the model, optimizer (its learning rate built
-                    outside), loss, metrics, compile; a resume's last.keras restored
+    build           in the strategy's scope: the model (model.architecture: the mlp, the
+                    cnn, or yours, checked against the data), optimizer (its learning rate
+                    built outside), loss, metrics, compile; a resume's last.keras restored
     run_directory   runs/<id>/ with config.toml, its lock and its EventWriter
 
 An error in any step before `run_directory` leaves no event and no run directory behind.
@@ -42,6 +45,7 @@ __all__ = [
     "check_inputs",
     "check_new_run_possible",
     "load_data",
+    "read_file_data",
     "run_directory",
     "start_backend",
     "worker_role",
@@ -133,7 +137,30 @@ def check_new_run_possible(config) -> None:
         )
 
 
-def start_backend(config, *, new_run: bool) -> Backend:
+def read_file_data(config):
+    """The dataset of a run on your own file (``data.name = "file"``), read now, or None.
+
+    NumPy only (`kerasdl.data_files`): a bad file fails before TensorFlow is imported, and
+    the thread pools are sized by its arrays (`start_backend`), which only loading knows.
+
+    Args:
+        config: The validated config.
+
+    Returns:
+        The `kerasdl.data.Dataset`, or None for the other datasets (`load_data` loads them).
+
+    Raises:
+        kerasdl.data.DataError: The file cannot be used.
+        kerasdl.config.ConfigError: Its task does not fit the loss or the monitors.
+    """
+    if config.data.name != "file":
+        return None
+    from kerasdl import data
+
+    return data.load_dataset(config)
+
+
+def start_backend(config, *, new_run: bool, dataset=None) -> Backend:
     """Import Keras and TensorFlow, start the clock, and set TensorFlow up for the run.
 
     The thread pools first (before TensorFlow runs an op), then the strategy (a multi-worker
@@ -143,13 +170,15 @@ def start_backend(config, *, new_run: bool) -> Backend:
         config: The validated config.
         new_run: Whether this is a new run (its directory is checked here for a multi-worker
             run's chief, known only now).
+        dataset: The dataset already read (`read_file_data`), whose sizes decide the thread
+            pools, or None (the config's dataset: `kerasdl.data.model_io_sizes`).
 
     Returns:
         The `Backend`.
     """
     _import_frameworks()
     started = time.monotonic()  # the run's clock: setup starts, the imports are done
-    threads_notice = apply_threads(config)
+    threads_notice = apply_threads(config, dataset)
     strategy = make_strategy(config.strategy)
     chief, worker = worker_role(strategy)
     if new_run and config.strategy == "multi-worker" and chief:
@@ -209,11 +238,12 @@ def worker_role(strategy) -> tuple[bool, int]:
     return bool(strategy.extended.should_checkpoint), int(task_id)
 
 
-def load_data(config) -> RunData:
+def load_data(config, dataset=None) -> RunData:
     """Load the run's data and seed Keras's global generators.
 
     Args:
         config: The validated config.
+        dataset: The dataset already read (`read_file_data`), or None: load it now.
 
     Returns:
         The `RunData`.
@@ -225,7 +255,8 @@ def load_data(config) -> RunData:
 
     from kerasdl import data
 
-    dataset = data.load_dataset(config)
+    if dataset is None:
+        dataset = data.load_dataset(config)
     keras.utils.set_random_seed(config.seed)
     validation = None
     if len(dataset.y_val):
@@ -240,11 +271,14 @@ def load_data(config) -> RunData:
         steps_per_epoch=-(-len(dataset.y_train) // config.batch_size),
         validation=validation,
         test=test,
-        notices=(("warning", dataset.notice),) if dataset.notice else (),
+        notices=(
+            *((("warning", dataset.notice),) if dataset.notice else ()),
+            *getattr(dataset, "messages", ()),
+        ),
     )
 
 
-def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[object, int]:
+def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[object, int, tuple]:
     """Build and compile the run's model; for a resume, restore ``last.keras`` into it.
 
     The learning rate is built outside the strategy's scope: no distributed variable for the
@@ -258,12 +292,15 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
         state: Its state, or None.
 
     Returns:
-        ``(model, initial_epoch)``.
+        ``(model, initial_epoch, notices)``: the model's ``(level, message)`` warnings
+        (`kerasdl.models.build_model_with_notices`).
 
     Raises:
         kerasdl.runs.RunError: The resumed run does not fit this config.
+        kerasdl.models.ModelError: ``model.architecture``'s network cannot be built, or does
+            not fit the data.
     """
-    from kerasdl.models import build_model
+    from kerasdl.models import build_model_with_notices
 
     learning_rate = build_learning_rate(
         config,
@@ -272,7 +309,7 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
         constant_as_schedule=backend.strategy is not None,
     )
     with strategy_scope(backend.strategy):
-        model = build_model(config, data.dataset)
+        model, notices = build_model_with_notices(config, data.dataset)
         model.compile(
             optimizer=build_optimizer(config, learning_rate),
             loss=build_loss(config),
@@ -281,9 +318,10 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
             jit_compile=config.jit_compile,
         )
         if resume_dir is None:
-            return model, 0
+            return model, 0, notices
         resume.check_fingerprint(resume_dir, state, resume.run_fingerprint(config, data.dataset))
-        return model, resume.restore_model(model, resume_dir, state, data.steps_per_epoch)
+        epoch = resume.restore_model(model, resume_dir, state, data.steps_per_epoch)
+        return model, epoch, notices
 
 
 @contextlib.contextmanager

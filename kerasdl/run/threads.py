@@ -6,6 +6,7 @@ the pools before TensorFlow's first op, and reading back what a run got (``run_s
 from __future__ import annotations
 
 import itertools
+import math
 import os
 
 __all__ = [
@@ -23,27 +24,40 @@ AUTO_ONE_THREAD_MACS = 2**24
 AUTO_ONE_THREAD_MAX_CORES = 4
 
 
-def largest_layer_macs(config) -> int:
-    """Multiply-adds a training step's largest Dense product costs (``batch x in x out``).
+def largest_layer_macs(config, dataset=None) -> int:
+    """Multiply-adds a training step's largest Dense product costs (``batch x in x out``), for
+    the mlp (the sizes come from the config alone: TensorFlow must not have run an op yet).
 
     Args:
         config: A validated `kerasdl.config.TrainConfig`.
+        dataset: The loaded `kerasdl.data.Dataset`, needed for a file's data (its sizes are
+            known once it is read, with NumPy). Defaults to None (`kerasdl.data.model_io_sizes`).
 
     Returns:
         The multiply-adds of the largest layer's product, for one batch.
     """
     from kerasdl.data import model_io_sizes
 
-    inputs, outputs = model_io_sizes(config)
+    if dataset is not None:
+        inputs, outputs = math.prod(dataset.input_shape), dataset.output_units
+    else:
+        inputs, outputs = model_io_sizes(config)
     sizes = [inputs, *config.model.hidden, outputs]
     return config.batch_size * max(a * b for a, b in itertools.pairwise(sizes))
 
 
-def intra_op_threads(config, cores: int | None = None, gpus: int | None = None) -> int:
+def intra_op_threads(
+    config, cores: int | None = None, gpus: int | None = None, dataset=None
+) -> int:
     """``config.intra_op_threads`` with ``"auto"`` decided: 1 when the run is small (every
     layer's product at most `AUTO_ONE_THREAD_MACS` multiply-adds a step), on a CPU of at most
-    `AUTO_ONE_THREAD_MAX_CORES` cores and no GPU, with the default strategy; else 0
+    `AUTO_ONE_THREAD_MAX_CORES` cores and no GPU, with the default strategy and the mlp; else 0
     (TensorFlow's choice).
+
+    Another ``model.architecture`` gets 0: its sizes are known only once it is built, and
+    building runs TensorFlow ops, after which the pools are fixed (the cnn's second convolution
+    on MNIST alone is 64 x 11 x 11 x 9 x 32 x 64 = 143M multiply-adds a step, far above the
+    rule's bound, so the rule would give 0 too).
 
     Small products split over several threads cost more in hand-offs than they gain, and with
     one thread per op TensorFlow still runs independent ops (the backward pass's two products
@@ -53,13 +67,16 @@ def intra_op_threads(config, cores: int | None = None, gpus: int | None = None) 
         config: A validated `kerasdl.config.TrainConfig`.
         cores: The CPU's cores. Defaults to None (``os.cpu_count()``).
         gpus: The GPUs TensorFlow sees. Defaults to None (asks TensorFlow).
+        dataset: The loaded dataset, for a file's sizes (`largest_layer_macs`).
 
     Returns:
         The intra-op threads to set (0: TensorFlow's choice).
     """
     if config.intra_op_threads != "auto":
         return int(config.intra_op_threads)
-    if config.strategy != "default" or largest_layer_macs(config) > AUTO_ONE_THREAD_MACS:
+    if config.strategy != "default" or config.model.architecture != "mlp":
+        return 0
+    if largest_layer_macs(config, dataset) > AUTO_ONE_THREAD_MACS:
         return 0
     if cores is None:
         cores = os.cpu_count() or 1
@@ -86,7 +103,7 @@ def thread_pools() -> dict | None:
     }
 
 
-def apply_threads(config) -> str | None:
+def apply_threads(config, dataset=None) -> str | None:
     """Set TensorFlow's thread pools from ``intra_op_threads`` / ``inter_op_threads`` (0 leaves
     TensorFlow's choice; ``"auto"``: `intra_op_threads`).
 
@@ -96,6 +113,7 @@ def apply_threads(config) -> str | None:
 
     Args:
         config: A validated `kerasdl.config.TrainConfig`.
+        dataset: The loaded dataset, for a file's sizes (`largest_layer_macs`).
 
     Returns:
         The warning for a ``notice``, or None.
@@ -104,7 +122,7 @@ def apply_threads(config) -> str | None:
 
     if keras.backend.backend() != "tensorflow":
         return None
-    intra = intra_op_threads(config)
+    intra = intra_op_threads(config, dataset=dataset)
     if not (intra or config.inter_op_threads):
         return None
     import tensorflow as tf

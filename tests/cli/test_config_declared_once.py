@@ -131,8 +131,11 @@ def test_every_train_option_reaches_its_config_field(monkeypatch):
         return 0
 
     monkeypatch.setattr(train_cli, "run_plain", fake_run_plain)
+    monkeypatch.setattr(train_cli, "preload_data", lambda config: None)  # no such file
     given = {
-        "--dataset": "regression", "--data-dir": "/data", "--limit": "7", "--batch-size": "9",
+        "--dataset": "file", "--data": "/data/train.csv", "--target": "price",
+        "--data-dir": "/data", "--limit": "7", "--batch-size": "9",
+        "--model": "nets.py:build",
         "--hidden": "12", "--batch-norm": "true", "--dropout": "0.25", "--activation": "tanh",
         "--initializer": "he_normal", "--regularizer": "l2", "--loss": "huber",
         "--epochs": "4", "--optimizer": "momentum", "--lr": "0.5", "--weight-decay": "0.001",

@@ -12,7 +12,10 @@ ENGINE = [*sorted((REPO / "kerasdl" / "run").glob("*.py")), REPO / "kerasdl" / "
 #: The engine and the modules it stands on: no function in them is longer than `MAX_LINES`.
 SHORT = [
     *ENGINE,
-    *(REPO / "kerasdl" / f"{name}.py" for name in ("loop", "distributed", "config", "data")),
+    *(
+        REPO / "kerasdl" / f"{name}.py"
+        for name in ("loop", "distributed", "config", "data", "models", "data_files", "data_keras")
+    ),
 ]
 MAX_LINES = 80  # a function, its docstring and nested definitions included
 
