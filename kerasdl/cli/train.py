@@ -57,6 +57,7 @@ def train(
         )
     with errors.domain_errors():
         config, resume_dir = build_config(config_file, config_values, set_ or [], resume)
+        preload_data(config)
     view_name = choose_view(ui)
     if view_name == "tui":
         from kerasdl.cli.dashboard import run_dashboard
@@ -85,11 +86,12 @@ def build_config(config_file, values: dict, sets: list[str], resume: str | None)
     """The validated `TrainConfig` of a ``kerasdl train`` call, and the run directory to resume.
 
     Base: the ``--config`` file, the resumed run's ``config.toml``, or the preset; then the
-    options (``values``: dotted key -> value), then ``--set`` (strings, parsed by the config).
+    options (``values``: dotted key -> value; ``--data``: `data_option`), then ``--set``
+    (strings, parsed by the config).
     """
     from kerasdl.config import TrainConfig
 
-    overrides = dict(values)
+    overrides = data_option(values)
     overrides.update(parse_sets(sets))
     resume_dir = None
     if resume is not None:
@@ -115,6 +117,47 @@ def build_config(config_file, values: dict, sets: list[str], resume: str | None)
     if overrides:
         config = config.override(overrides)
     return config.validate(), resume_dir
+
+
+def preload_data(config) -> None:
+    """Read your own file now (``data.name = "file"``, NumPy only), before TensorFlow is
+    imported: a bad file fails at once (exit 2), and the run takes the arrays read here
+    (`kerasdl.data_files.preload`). A Keras dataset that is not cached, offline, fails here too
+    (`kerasdl.data_keras.check_available`)."""
+    if config.data.name == "file":
+        from kerasdl import data_files
+
+        data_files.preload(config)
+    elif config.data.name in ("fashion_mnist", "cifar10", "cifar100"):
+        from kerasdl import data_keras
+
+        data_keras.check_available(config.data.name)
+
+
+def data_option(values: dict) -> dict:
+    """``--data PATH_OR_NAME`` (``values["data.path"]``): a dataset name (``--data cifar10``)
+    sets ``data.name`` (and clears ``data.path``); a path sets ``data.path`` and, unless
+    ``--dataset`` is given, ``data.name = "file"``.
+
+    Raises:
+        kerasdl.config.ConfigError: ``--data`` names another dataset than ``--dataset``.
+    """
+    from kerasdl.config import DATASETS, FILE_DATASET, ConfigError
+
+    values = dict(values)
+    given = values.get("data.path")
+    if given is None:
+        return values
+    if given in DATASETS and given != FILE_DATASET:
+        named = values.get("data.name", given)
+        if named != given:
+            raise ConfigError(
+                "--data", given, f"a file, or the dataset --dataset names ({named!r})"
+            )
+        values.update({"data.name": given, "data.path": ""})
+    else:
+        values.setdefault("data.name", FILE_DATASET)
+    return values
 
 
 def choose_view(ui: opt.UI) -> str:

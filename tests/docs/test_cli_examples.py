@@ -56,6 +56,7 @@ NOT_RUN = ("kerasdl experiment ", "kerasdl lr-find")
 FIXTURES = {
     "bad.toml": "seed = 1\nepochs = 3\n\n# a table name that never closes\n[optimizer\n",
     "typo.toml": '[optimizer]\nname = "adam"\nlearning_rat = 0.01\n',
+    "bad.csv": "size,city,price\n50,2,200\n70,Oslo,260\n",
 }
 
 

@@ -171,7 +171,10 @@ _POSITIVE = st.floats(1e-12, 1e6, allow_nan=False)
 @st.composite
 def valid_configs(draw):
     dataset = draw(st.sampled_from(cfg.DATASETS))
-    task = cfg.TASKS[dataset]
+    own_file = dataset == cfg.FILE_DATASET  # a file's task: data.task (auto: once loaded)
+    task = draw(st.sampled_from(cfg.DATA_TASKS[1:])) if own_file else cfg.TASKS[dataset]
+    path = draw(st.sampled_from(["my data.csv", "x.NPZ", "d/train.npz"])) if own_file else ""
+    target = draw(_PATH.filter(lambda s: s != "")) if path.endswith(".csv") else ""
     layers = draw(st.integers(0, 3))
     epochs = draw(st.integers(1, 500))
     validation_split = draw(st.sampled_from([0.0, draw(_UNIT)]))
@@ -203,6 +206,10 @@ def valid_configs(draw):
         run_name=draw(st.from_regex(r"\A([A-Za-z0-9][A-Za-z0-9._-]{0,20})?\Z")),
         data=cfg.DataConfig(
             name=dataset,
+            path=path,
+            target=target,
+            task=task if own_file else draw(st.sampled_from(["auto", task])),
+            test_split=draw(st.floats(0.01, 0.99)),
             data_dir=draw(_PATH),
             mean=draw(st.floats(-1e3, 1e3)),
             std=draw(_POSITIVE),
@@ -459,10 +466,10 @@ _OPTIMIZER_NAMES = "'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
         ({"run_name": "a b"}, "run_name", "a b", "empty (a generated id) or 1-100 of"),
         ({"run_name": "x" * 101}, "run_name", "x" * 101, "empty (a generated id) or 1-100 of"),
         (
-            {"data.name": "cifar10"},
+            {"data.name": "imagenet"},
             "data.name",
-            "cifar10",
-            "one of 'mnist', 'mnist-mini', 'regression'",
+            "imagenet",
+            "one of 'mnist', 'mnist-mini', 'regression', 'fashion_mnist', 'cifar10', 'cifar100'",
         ),
         ({"data.std": 0}, "data.std", 0.0, "a number > 0.0"),
         ({"data.mean": "inf"}, "data.mean", float("inf"), "a finite number"),
