@@ -19,9 +19,10 @@ Method (docs/benchmarks.md has the results):
   median of the rounds' ratios (a busy machine moves a whole round, and the ratio less);
 - and, in the same fits, the time spent inside the Track's own hooks (each timed with
   ``time.perf_counter``): per step in the batch hooks, per epoch in the epoch hooks (the
-  event, its ``fsync``), per fit in ``on_train_begin`` and ``on_train_end`` (the run
-  directory, the description, ``fit.json``, ``summary.json``). That is Track's cost without
-  the noise of the machine.
+  event, its ``fsync``, and the epoch's first batch, which reads the learning rate and the
+  step counter), per fit in ``on_train_begin`` and ``on_train_end`` (the run directory, the
+  description, ``fit.json``, ``summary.json``). That is Track's cost without most of the noise
+  of the machine (a thread preempted inside a hook still counts).
 """
 
 import argparse
@@ -77,7 +78,9 @@ class TimedTrack(Track):
         self._timed("epoch", super().on_epoch_end, epoch, logs)
 
     def on_train_batch_begin(self, batch, logs=None):
-        self._timed("batch", super().on_train_batch_begin, batch, logs)
+        # The epoch's first batch reads the learning rate and the step counter: epoch work.
+        kind = "epoch" if self._epoch_begin is not None else "batch"
+        self._timed(kind, super().on_train_batch_begin, batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
         self._timed("batch", super().on_train_batch_end, batch, logs)
