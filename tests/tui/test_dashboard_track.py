@@ -263,3 +263,48 @@ def test_importing_kerasdl_dashboard_is_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- untrusted
+
+
+@pytest.mark.asyncio
+async def test_a_track_runs_description_from_disk_is_untrusted(keras_script_run, tmp_path):
+    """The ``fit`` of run_started is read from a shared directory: controls and markup in it
+    show inert, and values of the wrong type neither crash the screen nor `runs show`."""
+    import json
+    import re
+
+    from typer.testing import CliRunner
+
+    from kerasdl.cli import app as cli
+
+    evil = "\x1b]0;pwned\x07[/red]\x9b"
+    lines = (keras_script_run / "events.jsonl").read_text().splitlines()
+    started = json.loads(lines[0])
+    started["fit"].update(
+        {
+            "early_stopping": {"enabled": True, "monitor": evil, "patience": "x", "min_delta": "y"},
+            "plateau": {"enabled": evil, "patience": [1], "factor": {}},
+            "model": {"class": evil, "layers_total": "many", "params": True},
+            "optimizer": {"name": evil, "config": {"learning_rate": evil}},
+            "loss": evil,
+            "callbacks": [evil],
+            "metrics": 7,
+        }
+    )
+    run_dir = tmp_path / "evil"
+    run_dir.mkdir()
+    # Only run_started and run_finished: the panel falls back on the description's setup.
+    (run_dir / "events.jsonl").write_text(json.dumps(started) + "\n" + lines[-1] + "\n")
+    control = re.compile("[\x00-\x1f\x7f-\x9f]")
+    app = DashboardApp.for_run(run_dir, clock=frozen_clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.screen.state.finished is not None)
+        await pilot.pause()
+        for line in app.screen._compositor.render_strips():
+            assert not control.search(line.text)
+        assert "pwned" in widget_text(app, "#early-stopping")
+    shown = CliRunner().invoke(cli, ["runs", "show", str(run_dir)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "recorded by" in shown.output and not control.search(shown.output.replace("\n", ""))

@@ -5,11 +5,17 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from kerasdl.events.record import number
 from kerasdl.safe_text import inert
 from kerasdl_tui.format import cells_bar, fmt_lr, fmt_number
 from kerasdl_tui.state import RunState
 
 __all__ = ["EarlyStoppingPanel", "early_stopping_lines"]
+
+
+def _count(value) -> int:
+    """A count from the run's setup, 0 when it is not a whole number >= 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _plural(count, word: str) -> str:
@@ -35,8 +41,8 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
     best, best_epoch = status.get("best"), status.get("best_epoch")
     wait = status.get("wait") or 0
     patience = status.get("patience")
-    if patience is None:
-        patience = section.get("patience", 0)
+    if patience is None:  # the setup's (read from the run directory: any JSON value)
+        patience = _count(section.get("patience"))
     stopped = bool(status.get("stopped")) or state.status == "early_stopped"
 
     lines = []
@@ -76,7 +82,9 @@ def _early_stopping(state: RunState, width: int) -> list[Text]:
         left = status.get("epochs_left")
         if left is None:
             left = max(0, patience - wait)
-        min_delta = float(status.get("min_delta") or section.get("min_delta") or 0.0)
+        min_delta = number(status.get("min_delta"))
+        if min_delta is None:
+            min_delta = number(section.get("min_delta")) or 0.0
         if best is None:
             lines.append(Text(inert(f"stops after {_plural(left, 'epoch')} without a {monitor}")))
         else:
