@@ -6,6 +6,8 @@ A run lives in ``<runs_dir>/<run_id>/`` (see ``docs/runs.md``)::
     fit.json       instead of config.toml, in a run kerasdl.callbacks.Track recorded: the
                    model, its compile and fit arguments, the callbacks (not resumable)
     events.jsonl   the event stream (kerasdl.events), append-only
+    steps.jsonl    the step history: running loss and metrics within epochs (kerasdl.steps)
+    tensorboard/   TensorBoard event files, with tensorboard = true (kerasdl.tensorboard_files)
     best.keras     the best model so far (written by BestCheckpoint, atomically)
     last.keras     the model and optimizer at the last finished epoch (for --resume)
     state.json     beside last.keras: epoch, callbacks' states, data position (atomic)

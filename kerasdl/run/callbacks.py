@@ -7,7 +7,12 @@ training loop calls, in this order::
     ReduceLROnPlateau   if plateau.enabled
     BestCheckpoint      best.keras, by early_stopping.monitor
     LastCheckpoint      last.keras + state.json (kerasdl.run.resume.save_last)
+    StepLog             steps.jsonl, the step history (if step_history)
     EventLog            the events; last, so it reports the decisions of those before it
+
+With ``tensorboard`` on, a `kerasdl.tensorboard_files.TensorBoardSink` on the run's event
+writer writes ``tensorboard/`` at each ``epoch_ended`` (the step rows of the epoch included:
+StepLog is listed before EventLog).
 
 The two classes need Keras, so they are defined on first use (`callback_classes`): importing
 this module stays light.
@@ -19,6 +24,7 @@ import dataclasses
 import functools
 import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -41,6 +47,7 @@ class RunCallbacks:
         checkpoint: `kerasdl.callbacks.BestCheckpoint` (``best.keras``).
         last: The `LastCheckpoint` (``last.keras`` and ``state.json``).
         event_log: `kerasdl.event_log.EventLog`.
+        step_log: `kerasdl.step_log.StepLog`, or None when ``step_history`` is off.
     """
 
     monitor: object
@@ -50,6 +57,7 @@ class RunCallbacks:
     checkpoint: object
     last: object
     event_log: object = None
+    step_log: object = None
 
     def as_list(self) -> list:
         """The callbacks in the order the loops call them (the module docstring's)."""
@@ -59,6 +67,7 @@ class RunCallbacks:
             *(c for c in (self.early_stopping, self.plateau) if c is not None),
             self.checkpoint,
             self.last,
+            *(c for c in (self.step_log,) if c is not None),
             self.event_log,
         ]
 
@@ -111,7 +120,43 @@ def make_callbacks(run, stop: threading.Event | None, extra: list) -> RunCallbac
         checkpoint=checkpoint,
         warmup_steps=config.schedule.warmup_epochs * run.steps_per_epoch,
     )
+    made.step_log = _recorders(run)
     return made
+
+
+def _recorders(run):
+    """The run's `StepLog` (or None), and its TensorBoard sink attached to the event writer.
+
+    The step history keeps the rows of the epochs a resume does not run again; TensorBoard
+    without the ``tensorboard`` package writes the scalars, and a notice says the
+    hyperparameters are left out.
+    """
+    from kerasdl import steps
+    from kerasdl.step_log import StepLog
+
+    config = run.config
+    writer = None
+    if config.step_history:
+        writer = steps.StepWriter(
+            run.run_dir / steps.STEPS_FILE,
+            keep_through=run.initial_epoch * run.steps_per_epoch,
+            collect_new=config.tensorboard,
+        )
+    if config.tensorboard:
+        from kerasdl import tensorboard_files as tb
+
+        logdir = run.run_dir / tb.TENSORBOARD_DIR
+        sink = tb.TensorBoardSink(logdir, steps=writer)
+        resumed = any(logdir.glob("events.out.tfevents.*"))  # its hyperparameters are there
+        if not resumed and not sink.files.hparams(config.to_dict(), run.run_dir.name, time.time()):
+            run.writer.emit(
+                "notice",
+                level="warning",
+                message="TensorBoard: the tensorboard package is not installed, so the "
+                'hyperparameters are not written (pip install "kerasdl[tensorboard]")',
+            )
+        run.writer.add_sink(sink)
+    return None if writer is None else StepLog(writer, steps_per_epoch=run.steps_per_epoch)
 
 
 def _early_stopping(config):

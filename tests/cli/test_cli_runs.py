@@ -225,6 +225,63 @@ def test_compare_chosen_and_unknown_metrics(runs_dir):
     assert result.stdout == ""  # checked before anything is printed
 
 
+def test_compare_per_step_draws_the_step_history(tmp_path):
+    from kerasdl.steps import StepWriter
+
+    _write_run(tmp_path, "s", [0.5, 0.25], "completed")
+    _write_run(tmp_path, "t", [0.5], "completed")
+    _write_run(tmp_path, "none", [0.5], "completed")
+    writer = StepWriter(tmp_path / "s" / "steps.jsonl")
+    for step, loss in [(10, 2.5), (20, 1.25), (30, 0.75), (40, 0.5)]:
+        writer.add(step, 1 + (step > 20), {"loss": loss, "accuracy": 1 - loss / 4}, now=step)
+    StepWriter(tmp_path / "t" / "steps.jsonl").add(5, 1, {"loss": 3.0}, now=0.0)
+    result = _runs("compare", "s", "t", "none", "--runs-dir", tmp_path, "--per", "step")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "No step history (steps.jsonl) in: none" in out
+    assert "loss per step" in out and "per epoch" not in out
+    plot = out[out.index("loss per step") :]
+    assert plot.count("●") == 4 + 1 and plot.count("▲") == 1 + 1  # points + legend
+    assert float(plot.splitlines()[1].split("┤")[0]) == 3.0  # the top: t's 3.0
+    assert float(plot.splitlines()[12].split("┤")[0]) == 0.5  # the bottom: s's last
+    axis = plot.splitlines()[14].split()
+    assert axis == ["step", "5", "40"]
+    result = _runs("compare", "s", "--runs-dir", tmp_path, "--per", "step", "-m", "accuracy")
+    assert result.exit_code == 0 and "accuracy per step" in result.stdout
+    result = _runs("compare", "s", "--runs-dir", tmp_path, "--per", "step", "-m", "val_loss")
+    assert result.exit_code == 2
+    assert "no metric 'val_loss' in these runs; available: loss, accuracy" in result.stderr
+
+
+def test_compare_per_step_of_a_real_run(runs_dir):
+    """The real run wrote steps.jsonl (on by default): its last step's loss is the top or
+    bottom of its curve."""
+    from kerasdl.steps import read_steps
+
+    rows = read_steps(runs_dir / "real").rows
+    assert [row.epoch for row in rows][-1] == 2
+    result = _runs("compare", "real", "--runs-dir", runs_dir, "--per", "step")
+    assert result.exit_code == 0, result.output
+    assert "loss per step" in result.stdout
+    assert f"step {rows[0].step}" in result.stdout
+
+
+def test_export_of_several_runs_needs_tensorboard(runs_dir):
+    result = _runs("export", "a", "b", "--runs-dir", runs_dir)
+    assert result.exit_code == 2
+    assert "--csv exports one run; got 2" in result.stderr
+
+
+def test_tensorboard_folders_are_plain_unique_names():
+    from kerasdl.cli.runs import tensorboard_folder
+
+    taken = set()
+    names = ["demo", "demo", "..", ".hidden", "a/b", "x\x1b]0;t\x07", ""]
+    assert [tensorboard_folder(n, taken) for n in names] == [
+        "demo", "demo-2", "run", "hidden", "a_b", "x__0_t_", "run-2"
+    ]  # fmt: skip
+
+
 def test_export_csv_to_stdout_has_one_row_per_epoch_with_the_event_values(runs_dir):
     result = _runs("export", "real", "--csv", "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
@@ -255,6 +312,7 @@ def test_runs_commands_start_without_tensorflow(runs_dir):
         ["runs", "list", "--runs-dir", runs_dir],
         ["runs", "show", "a", "--runs-dir", runs_dir],
         ["runs", "compare", "a", "b", "--runs-dir", runs_dir],
+        ["runs", "compare", "a", "real", "--per", "step", "--runs-dir", runs_dir],
         ["runs", "export", "a", "--runs-dir", runs_dir],
         *(["runs", name, "--help"] for name in ("list", "show", "compare", "export")),
         ["runs", "--help"],
@@ -273,7 +331,7 @@ def test_runs_commands_start_without_tensorflow(runs_dir):
             if line.startswith("import time:") and "|" in line
         }
         assert "kerasdl" in modules
-        assert not modules & {"tensorflow", "keras", "textual", "jax", "torch"}, args
+        assert not modules & {"tensorflow", "keras", "textual", "tensorboard", "jax", "torch"}
 
 
 def test_summary_only_run_is_listed(tmp_path):

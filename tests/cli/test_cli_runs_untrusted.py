@@ -5,6 +5,7 @@ CSV cells that a spreadsheet would run as formulas made text."""
 
 import csv
 import io
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -77,6 +78,12 @@ def _write_bad_run(runs_dir, run_id):
             epochs_run=2,
             error=f"boom{TITLE}{MARKUP}",
         )
+    lines = [
+        {"step": 1, "epoch": 1, "time": 1.0, "metrics": {"loss": 0.5, f"m{MARKUP}{LINK}": 2.0}},
+        {"step": 2, "epoch": 1, "time": 2.0, "metrics": {"loss": 0.25, f"m{MARKUP}{LINK}": 1.0}},
+        {"step": 3, "epoch": 1, "time": 2.0, "metrics": {f"x{TITLE}": f"y{CLEAR}"}},
+    ]
+    (run_dir / "steps.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return run_dir
 
 
@@ -108,6 +115,8 @@ def _assert_inert(text):
         ["compare", "plain", "plain"],
         ["compare", "plain", "plain", "--metric", f"m{MARKUP}{LINK}"],
         ["export", "plain", "--csv"],
+        ["compare", "plain", "plain", "--per", "step"],
+        ["compare", "plain", "--per", "step", "--metric", f"m{MARKUP}{LINK}"],
     ],
 )
 def test_every_runs_command_prints_run_data_inert(runs_dir, args):
@@ -128,6 +137,29 @@ def test_a_directory_name_with_escapes_is_listed_escaped(runs_dir):
     assert result.exit_code == 0, text
     _assert_inert(text)
     assert "boom\\x1b]0;pwned\\x07" in text
+
+
+def test_an_unknown_step_metric_is_named_escaped(runs_dir):
+    result, text = _invoke(
+        "compare", "plain", "--per", "step", "-m", "bleu", "--runs-dir", runs_dir
+    )
+    assert result.exit_code == 2
+    _assert_inert(text)
+    assert "available: loss, m[/red]" in text
+
+
+@pytest.mark.slow
+def test_tensorboard_export_of_an_evil_run_stays_in_its_folder(runs_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    run = next(p for p in runs_dir.iterdir() if p.name.startswith("evil"))
+    result, text = _invoke("export", run, runs_dir / "plain", "--tensorboard", tmp_path / "board")
+    assert result.exit_code == 0, text
+    _assert_inert(text)
+    assert sorted(p.name for p in (tmp_path / "board").iterdir()) == [
+        "evil__0_pwned__bold_red_BIG_link_mailto_x_",
+        "plain",
+    ]
+    assert "2 epochs, 2 logged steps" in text  # the bad row is not one
 
 
 def test_show_shows_notices_reasons_and_errors_escaped(runs_dir):

@@ -119,6 +119,7 @@ def test_run_directory_holds_every_file(full):
         "last.keras",
         "state.json",
         "summary.json",
+        "steps.jsonl",  # the step history (kerasdl.steps), on by default
     }
     assert TrainConfig.from_toml(summary.run_dir / "config.toml") == small_config(
         summary.run_dir.parent, run_name="full"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("tensorflow", "keras", "textual", "jax", "torch")
+HEAVY = ("tensorflow", "keras", "textual", "tensorboard", "jax", "torch")
 
 
 def _imported_modules(*args):
