@@ -515,67 +515,19 @@ class Track(keras.callbacks.Callback):
     # ------------------------------------------------------------------ the run's start
 
     def _begin(self, fit: dict) -> None:
+        """The run's start: its directory (or the run it continues), the other callbacks, the
+        description, the writer, ``run_started``, the event log."""
         model = self._model
-        params = self.params or {}
         fit_callbacks = [cb for cb in (fit["callbacks"] or []) if cb is not self]
         siblings = self.callbacks if self.callbacks is not None else fit_callbacks
         siblings = [cb for cb in siblings if not isinstance(cb, Track)]
-        args = _fit_info.fit_arguments(fit["locals"], params)
-        with _watchers_lock:
-            watchers = list(_watchers)
-        self._watchers = watchers
-        self._thread = threading.current_thread()
-        self._sigint = False
-        self._stop_epoch = None
-        self._nan_epoch = None
-        self._last_epoch = None
-        self._last_saved = None
-        self._pending = None
-        self._epoch_begin = None
-        self._final_logs: dict = {}
-        self._started = time.monotonic()
-
-        resumed_from = None
-        if self.run_dir is not None and args["initial_epoch"] == self._epochs_done > 0:
-            resumed_from = self._epochs_done  # fit(initial_epoch=...) continues the last run
-        else:
-            self.run_dir = self._new_run_dir()
-            self._runs_made += 1
-            self._epochs_done = 0
-        self.status, self.finished = None, None
-        self._planned = args["epochs"] or 0
-        self._initial_epoch = args["initial_epoch"]
-        self._resumed_from = resumed_from
-
+        args = _fit_info.fit_arguments(fit["locals"], self.params or {})
+        resumed_from = self._start_run(args)
         views = _views.choose(siblings, self._learning_rate)
-        stopper = views["early_stopping"]
-        self._monitor = (
-            self.monitor
-            or (stopper.status.monitor if stopper is not None else None)
-            or (("val_loss" if args["validation"] else "loss") if fit["locals"] else None)
-        )
-        self._best = _Best(self._monitor, None, self.run_dir / runs.BEST_MODEL_FILE)
-        saves_best = self.checkpoints in ("best", "both")
-        checkpoint = self._best if saves_best else views["checkpoint"]
-        self._views = {k: v for k, v in views.items() if v is not None and hasattr(v, "observe")}
-        if saves_best:
-            self._views.pop("checkpoint", None)
-
+        checkpoint = self._choose_monitor(views, args, found_fit=bool(fit["locals"]))
         description = self._describe(model, args, fit_callbacks or siblings, views)
-        writer = EventWriter(self.run_dir / runs.EVENTS_FILE, sinks=self.sinks)
-        for watcher in watchers:
-            if watcher.sink is not None:
-                writer.add_sink(watcher.sink)
-            watcher.tracks.append(self)
-        self._writer = writer
-        with _open_lock:
-            _open.add(self)
-        _install_hooks()
-        _watch_sigint(self)
-        if fit["list"] is not None:  # freed when fit's frame is: after an exception too
-            with contextlib.suppress(TypeError):
-                weakref.finalize(fit["list"], _fit_gone, weakref.ref(self))
-
+        writer = self._open_writer()
+        self._watch_for_unseen_ends(fit["list"])
         if resumed_from is None:
             runs.write_json_atomically(
                 self.run_dir / runs.FIT_FILE,
@@ -589,8 +541,93 @@ class Track(keras.callbacks.Callback):
                     **description,
                 },
             )
-        rate = self._learning_rate()
-        optimizer = {"name": description["optimizer"]["name"], "learning_rate": rate}
+        self._emit_started(writer, model, args, description, resumed_from)
+        log = _TrackLog(
+            writer,
+            schedule_callback=any(
+                isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings
+            ),
+            has_checkpoint=checkpoint is not None,
+            batch_size=args["batch_size"],
+            samples_per_epoch=args["n_train"],
+            early_stopping=views["early_stopping"],
+            plateau=views["plateau"],
+            checkpoint=checkpoint,
+            batch_interval_s=self.batch_interval_s,
+        )
+        log.set_model(model)
+        log.set_params(self.params)
+        self._log = log
+        # Without a sink no batch event is made: the hook only notes the step and its time.
+        self._batch_hook = log.on_train_batch_end if writer.has_sinks else log.note_step
+
+    def _start_run(self, args: dict) -> int | None:
+        """Reset the per-fit state; make the run directory, or continue the last run (a fit
+        from the epoch it reached). Returns the epoch a continued run resumes after, or None."""
+        self._thread = threading.current_thread()
+        self._sigint = False
+        self._stop_epoch = self._nan_epoch = self._last_epoch = self._last_saved = None
+        self._pending = self._epoch_begin = None
+        self._final_logs: dict = {}
+        self._started = time.monotonic()
+        resumed_from = None
+        if self.run_dir is not None and args["initial_epoch"] == self._epochs_done > 0:
+            resumed_from = self._epochs_done  # fit(initial_epoch=...) continues the last run
+        else:
+            self.run_dir = self._new_run_dir()
+            self._runs_made += 1
+            self._epochs_done = 0
+        self.status, self.finished = None, None
+        self._planned = args["epochs"] or 0
+        self._initial_epoch = args["initial_epoch"]
+        self._resumed_from = resumed_from
+        return resumed_from
+
+    def _choose_monitor(self, views: dict, args: dict, *, found_fit: bool):
+        """Track's monitor (its own, the early stopper's, val_loss or loss; None until the first
+        epoch when the fit's arguments are unknown), and the checkpoint `EventLog` reports."""
+        stopper = views["early_stopping"]
+        self._monitor = (
+            self.monitor
+            or (stopper.status.monitor if stopper is not None else None)
+            or (("val_loss" if args["validation"] else "loss") if found_fit else None)
+        )
+        self._best = _Best(self._monitor, None, self.run_dir / runs.BEST_MODEL_FILE)
+        saves_best = self.checkpoints in ("best", "both")
+        self._views = {k: v for k, v in views.items() if v is not None and hasattr(v, "observe")}
+        if saves_best:
+            self._views.pop("checkpoint", None)
+        return self._best if saves_best else views["checkpoint"]
+
+    def _open_writer(self) -> EventWriter:
+        """The run's `EventWriter`, with Track's sinks and those of the watchers attached now."""
+        writer = EventWriter(self.run_dir / runs.EVENTS_FILE, sinks=self.sinks)
+        with _watchers_lock:
+            self._watchers = list(_watchers)
+        for watcher in self._watchers:
+            if watcher.sink is not None:
+                writer.add_sink(watcher.sink)
+            watcher.tracks.append(self)
+        self._writer = writer
+        with _open_lock:
+            _open.add(self)
+        return writer
+
+    def _watch_for_unseen_ends(self, callback_list) -> None:
+        """The best-effort ends of a fit that raises (the class docstring)."""
+        _install_hooks()
+        _watch_sigint(self)
+        if callback_list is not None:  # freed when fit's frame is: after an exception too
+            with contextlib.suppress(TypeError):
+                weakref.finalize(callback_list, _fit_gone, weakref.ref(self))
+
+    def _emit_started(self, writer, model, args, description, resumed_from) -> None:
+        optimizer = None
+        if getattr(model, "optimizer", None) is not None:
+            optimizer = {
+                "name": description["optimizer"]["name"],
+                "learning_rate": self._learning_rate(),
+            }
         writer.emit(
             "run_started",
             origin="track",
@@ -605,27 +642,9 @@ class Track(keras.callbacks.Callback):
             steps_per_execution=_count(getattr(model, "steps_per_execution", None)),
             loop="fit",
             batch_size=args["batch_size"],
-            optimizer=optimizer if getattr(model, "optimizer", None) is not None else None,
+            optimizer=optimizer,
             resumed_from=resumed_from,
         )
-        log = _TrackLog(
-            writer,
-            schedule_callback=any(
-                isinstance(cb, keras.callbacks.LearningRateScheduler) for cb in siblings
-            ),
-            has_checkpoint=checkpoint is not None,
-            batch_size=args["batch_size"],
-            samples_per_epoch=args["n_train"],
-            early_stopping=stopper,
-            plateau=views["plateau"],
-            checkpoint=checkpoint,
-            batch_interval_s=self.batch_interval_s,
-        )
-        log.set_model(model)
-        log.set_params(self.params)
-        self._log = log
-        # Without a sink no batch event is made: the hook only notes the step and its time.
-        self._batch_hook = log.on_train_batch_end if writer.has_sinks else log.note_step
 
     def _new_run_dir(self) -> Path:
         """A new run directory: ``run_name`` (which must not exist), ``run_name-2``, ... for a
