@@ -222,6 +222,33 @@ def new_run_id(run_name: str = "", *, now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
+#: The ``<UTC date>-<UTC time>-`` that starts a generated id (`new_run_id`).
+_STAMP_PREFIX = re.compile(r"\d{8}-\d{6}-(?=[0-9a-f]{6}(?:-|$))")
+
+
+def short_id(run_id: str) -> str:
+    """A generated id without its date and time (the ``started`` column shows them):
+    ``20250131-154502-3fa9c1`` -> ``3fa9c1``, an experiment's
+    ``20250131-154502-3fa9c1-optimizers-adam`` -> ``3fa9c1-optimizers-adam``; a name as it is.
+
+    `resolve_run_dir` accepts it (or a prefix of it) as it accepts a prefix of the id.
+    """
+    return _STAMP_PREFIX.sub("", run_id, count=1)
+
+
+def short_ids(run_ids) -> dict[str, str]:
+    """``{id: short form}``: `short_id` where that names one run of ``run_ids``, else the id."""
+    run_ids = list(run_ids)
+    shorts = [short_id(run_id) for run_id in run_ids]
+    names = set(run_ids)
+    return {
+        run_id: short
+        if shorts.count(short) == 1 and (short == run_id or short not in names)
+        else run_id
+        for run_id, short in zip(run_ids, shorts, strict=True)
+    }
+
+
 def check_writable(runs_dir: str | os.PathLike) -> Path:
     """Create ``runs_dir`` if needed and prove it is writable with a probe file.
 
@@ -626,7 +653,7 @@ def list_runs(runs_dir: str | os.PathLike = "runs") -> list[RunInfo]:
 
 def load_run(path_or_id: str | os.PathLike, runs_dir: str | os.PathLike = "runs") -> RunInfo:
     """One run, by its directory (or its ``events.jsonl``), its id in ``runs_dir``, or a
-    prefix of its id that only one run has.
+    prefix of its id (or of its `short_id`) that only one run has.
 
     Raises:
         RunError: No such run, or the prefix matches several.
@@ -648,8 +675,13 @@ def resolve_run_dir(path_or_id: str | os.PathLike, runs_dir: str | os.PathLike =
     name = str(path_or_id)
     if runs_dir.is_dir() and name and os.sep not in name:
         matches = sorted(
-            path for path in runs_dir.iterdir() if path.name.startswith(name) and _is_run_dir(path)
+            path
+            for path in runs_dir.iterdir()
+            if (path.name.startswith(name) or short_id(path.name).startswith(name))
+            and _is_run_dir(path)
         )
+        exact = [path for path in matches if short_id(path.name) == name]
+        matches = exact if len(exact) == 1 else matches
         if len(matches) == 1:
             return matches[0]
         if len(matches) > 1:

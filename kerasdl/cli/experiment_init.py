@@ -16,6 +16,7 @@ from rich.text import Text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.native_logs import quiet_native_logs
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
@@ -241,11 +242,11 @@ def render(result: dict, console: Console) -> None:
     )
     if result.get("notice"):
         console.print(Text(result["notice"], style="yellow"), soft_wrap=True)
-    console.print(summary_table(result))
+    console.print(fitted(summary_table(result), wrap=("flagged layers",)))
     for r in result["results"]:
         if r["symmetry"] is None:
             continue
-        console.print(symmetry_table(r["symmetry"]))
+        console.print(fitted(symmetry_table(r["symmetry"])))
         console.print(symmetry_sentence(r["symmetry"]), soft_wrap=True)
     depth = s["depth"]
     for key, title in (

@@ -18,6 +18,7 @@ from rich.text import Text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.native_logs import quiet_native_logs
 from kerasdl.cli.plain import fmt_number, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
@@ -197,7 +198,7 @@ def render(result: dict, console: Console) -> None:
         markup=False,
         soft_wrap=True,
     )
-    console.print(fits_table(result))
+    console.print(fitted(fits_table(result), drop=("clean MAE", "test MAE", "clean err")))
     console.print(
         "error: ||(w, b) - (w*, b*)|| of the fit with outliers; clean err: of the same loss "
         "fitted without outliers; shift: how far the outliers moved the fit, ||(w, b) - (w, "

@@ -31,6 +31,7 @@ from kerasdl.cli.experiment_common import (
     run_experiment,
     stdout_console,
 )
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.plain import fmt_lr, fmt_number, titled_table
 
 # ---------------------------------------------------------------------------------------------
@@ -200,7 +201,9 @@ def render(result) -> None:
         seconds = "-" if row.seconds_per_epoch is None else f"{row.seconds_per_epoch:.2f}"
         extra = [row.status] if show_status else []
         table.add_row(row.name, fmt_lr(row.learning_rate), *marked, seconds, *extra)
-    console.print(table)
+    console.print(
+        fitted(table, drop=("final val_loss", "final val_acc", "s per epoch", "epoch", "status"))
+    )
     for note in result.notes:
         console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2)))
     for metric, title in (

@@ -32,6 +32,7 @@ from kerasdl.cli.experiment_common import (
     run_experiment,
     stdout_console,
 )
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.plain import fmt_number, titled_table
 
 
@@ -218,18 +219,18 @@ def batchnorm_table(probe: dict) -> Table:
 def render(result) -> None:
     """The tables, the notes, the val_loss plot, the readings and the runs' folder."""
     console = stdout_console()
-    console.print(gap_table(result))
+    console.print(fitted(gap_table(result), drop=("train loss", "train acc")))
     variants = "variants: " + "; ".join(f"{v.name}: {v.description}" for v in result.variants)
     for note in [variants, *result.notes]:
         console.print(Padding(Text(note, style="dim"), (0, 0, 0, 2)))
     console.print()
-    console.print(near_zero_table(result))
+    console.print(fitted(near_zero_table(result)))
     if result.dropout is not None:
         console.print()
-        console.print(dropout_table(result.dropout))
+        console.print(fitted(dropout_table(result.dropout), wrap=("quantity",)))
     if result.batchnorm is not None:
         console.print()
-        console.print(batchnorm_table(result.batchnorm))
+        console.print(fitted(batchnorm_table(result.batchnorm), wrap=("quantity",)))
     series = {
         v.name: [tuple(point) for point in v.curves["val_data_loss"]] for v in result.variants
     }

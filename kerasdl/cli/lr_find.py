@@ -19,6 +19,7 @@ from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.config_options import config_options, flagged, option_help
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.plain import titled_table
 from kerasdl.cli.plot import line_plot
 
@@ -224,7 +225,7 @@ def render(result, *, width: int, height: int) -> None:
         legend.append(f"(loss clipped at {result.diverge:g} x its minimum)")
     console.print(Text("   ".join(legend), style="dim"), soft_wrap=True)
     console.print()
-    console.print(result_table(result))
+    console.print(fitted(result_table(result), wrap=("note",)))
     if result.record:
         console.print(Text(f"record: {result.record}", style="dim"), soft_wrap=True)
 

@@ -27,8 +27,15 @@ def line_plot(
     log_y: bool = False,
     markers=MARKERS,
     colours=COLOURS,
+    smoothing: float | None = None,
 ) -> list[Text]:
     """Draw ``{name: [(x, y), ...]}`` as lines of text: one marker per series, dots between.
+
+    Every series stays visible: where the markers of several series fall in one cell, the
+    cell goes to the series with the fewest cells of its own so far (two nearly equal curves
+    alternate instead of the last hiding the first); a marker is never hidden by another
+    series' dots. With ``smoothing`` (0 <= w < 1) each series is drawn smoothed
+    (`kerasdl.smoothing.ema`, TensorBoard's), its raw points kept faintly as ``∘``.
 
     The y axis is labelled at the top, middle and bottom; the x axis at both ends, after
     ``x_label``. Points whose x or y is not finite (or not positive on a log axis) are left out.
@@ -44,6 +51,7 @@ def line_plot(
         log_y: A logarithmic y axis. Defaults to False.
         markers: One marker character per series, cycled.
         colours: One Rich style per series, cycled.
+        smoothing: TensorBoard's smoothing weight, or None (the raw points only).
 
     Returns:
         Rich ``Text`` lines (coloured per series in a terminal, plain characters in a file).
@@ -60,8 +68,14 @@ def line_plot(
         name: [(fx(float(x)), fy(float(y))) for x, y in pts if usable(float(x), float(y))]
         for name, pts in series.items()
     }
+    raw: dict[str, list[tuple[float, float]]] = {}
+    if smoothing is not None:
+        from kerasdl.smoothing import ema_points
+
+        raw = {name: sorted(pts) for name, pts in points.items()}
+        points = {name: ema_points(pts, smoothing) for name, pts in raw.items()}
     xs = [x for pts in points.values() for x, _ in pts]
-    ys = [y for pts in points.values() for _, y in pts]
+    ys = [y for pts in (*points.values(), *raw.values()) for _, y in pts]
     if not xs:
         return [Text("(no data)", style="dim")]
     x_lo, x_hi = min(xs), max(xs)
@@ -77,6 +91,22 @@ def line_plot(
         return round((y_hi - y) / (y_hi - y_lo) * (height - 1))
 
     grid: list[list[tuple[str, str] | None]] = [[None] * width for _ in range(height)]
+    claims: dict[tuple[int, int], list[int]] = {}  # cell -> the series with a marker there
+    for index, pts in enumerate(points.values()):
+        for x, y in pts:
+            cell = (row(y), col(x))
+            if index not in claims.setdefault(cell, []):
+                claims[cell].append(index)
+    owned = [0] * len(points)
+    for cell, who in sorted(claims.items(), key=lambda item: (len(item[1]) > 1, item[0][1])):
+        index = min(who, key=lambda i: (owned[i], -i))  # the least visible series so far
+        owned[index] += 1
+        grid[cell[0]][cell[1]] = (markers[index % len(markers)], colours[index % len(colours)])
+    for index, pts in enumerate(raw.values()):  # raw points under smoothing: faint
+        for x, y in pts:
+            r, c = row(y), col(x)
+            if grid[r][c] is None:
+                grid[r][c] = ("∘", f"dim {colours[index % len(colours)]}")
     for index, pts in enumerate(points.values()):
         style = colours[index % len(colours)]
         pts = sorted(pts)
@@ -87,8 +117,6 @@ def line_plot(
                 r = row(y)
                 if grid[r][c] is None:
                     grid[r][c] = ("·", style)
-        for x, y in pts:
-            grid[row(y)][col(x)] = (markers[index % len(markers)], style)
 
     def y_text(y):
         return fmt_number(10**y if log_y else y)
@@ -105,6 +133,11 @@ def line_plot(
             else:
                 line.append(cell[0], style=cell[1])
         lines.append(line)
+    hidden = [
+        f"{markers[i % len(markers)]} {name}"
+        for i, name in enumerate(points)
+        if points[name] and not owned[i]
+    ]
     axis = " " * label_width + " └" + "─" * width
     lines.append(Text(axis, style="dim"))
     left = _axis_number(10**x_lo if log_x else x_lo)
@@ -112,6 +145,8 @@ def line_plot(
     prefix = f"{x_label} " if x_label else ""
     gap = max(1, width - len(left) - len(right) - len(prefix))
     lines.append(Text(" " * (label_width + 2) + prefix + left + " " * gap + right, style="dim"))
+    if hidden:  # every cell of theirs went to another series with the same values there
+        lines.append(Text(f"under other series (same cells): {', '.join(hidden)}", style="dim"))
     return lines
 
 

@@ -21,6 +21,7 @@ from kerasdl import safe_text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli.console import safe_console
+from kerasdl.cli.fit import fitted
 from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural, titled_table
 from kerasdl.cli.plot import MARKERS, line_plot
 from kerasdl.events.schema import STATUS_STYLES, metric_direction
@@ -78,8 +79,25 @@ def _load(run: str, runs_dir: Path):
         return runs.load_run(run, runs_dir)
 
 
+FullIds = Annotated[
+    bool,
+    typer.Option(
+        "--full-ids",
+        help="Show each run's whole id (by default a generated id is shown without its date and "
+        "time, e.g. 3fa9c1, which the runs commands accept too).",
+    ),
+]
+
+
+def _shown_ids(infos, full: bool) -> dict[str, str]:
+    from kerasdl import runs
+
+    ids = [info.run_id for info in infos]
+    return {run_id: run_id for run_id in ids} if full else runs.short_ids(ids)
+
+
 @app.command("list")
-def list_(runs_dir: opt.RunsDir = Path("runs")):
+def list_(runs_dir: opt.RunsDir = Path("runs"), full_ids: FullIds = False):
     """List the runs in the runs folder, oldest first: status, data, epochs, best, test."""
     from kerasdl import runs
 
@@ -93,7 +111,8 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
     monitors = {(info.best or {}).get("monitor") for info in infos} - {None}
     monitor = monitors.pop() if len(monitors) == 1 else None
     table = titled_table(f"Runs in {runs_dir}")
-    table.add_column("run", overflow="fold")
+    shown = _shown_ids(infos, full_ids)
+    table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("data")
@@ -110,7 +129,7 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
         else:
             best_cell = _best_text(best)
         table.add_row(
-            info.run_id,
+            safe_text.text(shown[info.run_id]),
             _status(info.status),
             _started_text(info.started, short=True),
             _data_name(info),
@@ -122,7 +141,7 @@ def list_(runs_dir: opt.RunsDir = Path("runs")):
                 else _test_text(info.test_metrics)
             ),
         )
-    console.print(table)
+    console.print(fitted(table, drop=("started", "data", "epochs")))
 
 
 def _data_name(info) -> str:
@@ -329,7 +348,7 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
     for line in field_lines(rows):
         console.print(line, soft_wrap=True)
     if info.history:
-        console.print(epoch_table(info))
+        console.print(fitted(epoch_table(info), drop=("time",)))
     for change in info.lr_changes:
         console.print(
             f"lr {fmt_lr(change.get('old'))} -> {fmt_lr(change.get('new'))} after epoch "
@@ -345,14 +364,19 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
         )
 
 
-def compare_table(comparison) -> Table:
-    """Runs as columns, quantities as rows; the best run of each metric row in bold green."""
+def compare_table(comparison, shown: dict[str, str] | None = None) -> Table:
+    """Runs as columns, quantities as rows; the best run of each metric row in bold green.
+
+    ``shown``: the id to show of each run (default: the ids themselves).
+    """
     rows = comparison.rows
+    shown = shown or {}
     table = titled_table("Best and final metrics")
     table.add_column("")
     for i, row in enumerate(rows):
         marker = MARKERS[i % len(MARKERS)]
-        table.add_column(f"{marker} {row['run_id']}", justify="right")
+        run_id = shown.get(row["run_id"], row["run_id"])
+        table.add_column(safe_text.text(f"{marker} {run_id}"), justify="right")
     skip = {"run_id", "best_monitor", "best_epoch"}
     for column in comparison.columns:
         if column in skip:
@@ -426,12 +450,26 @@ def compare(
             case_sensitive=False,
         ),
     ] = Per.epoch,
+    smooth: Annotated[
+        float | None,
+        typer.Option(
+            "--smooth",
+            help="Smooth the curves with TensorBoard's exponential moving average of weight X "
+            "(0 <= X < 1, e.g. 0.6); the raw points stay, faint (∘).",
+            metavar="X",
+            show_default=False,
+        ),
+    ] = None,
+    full_ids: FullIds = False,
 ):
     """Compare runs: a table of their best and final metrics, and their curves per epoch (or per
     training step)."""
     from kerasdl import runs
 
+    if smooth is not None and not (math.isfinite(smooth) and 0 <= smooth < 1):
+        errors.fail(f"--smooth: got {smooth}; allowed: a number X with 0 <= X < 1")
     infos = [_load(name, runs_dir) for name in run]
+    shown = _shown_ids(infos, full_ids)
     with errors.domain_errors():
         comparison = runs.compare(infos)
     curves = comparison.curves
@@ -455,7 +493,7 @@ def compare(
             m for m in ("loss",) if m in available
         ]
     console = _console()
-    console.print(compare_table(comparison))
+    console.print(fitted(compare_table(comparison, shown)))
     if per is Per.step:
         without = [i.run_id for i in infos if not any(c.get(i.run_id) for c in curves.values())]
         if without:
@@ -466,11 +504,15 @@ def compare(
                 soft_wrap=True,
             )
     for name in chosen:
-        labels = [f"{MARKERS[i % len(MARKERS)]} {info.run_id}" for i, info in enumerate(infos)]
+        labels = [
+            f"{MARKERS[i % len(MARKERS)]} {shown[info.run_id]}" for i, info in enumerate(infos)
+        ]
         series = {info.run_id: curves.get(name, {}).get(info.run_id, []) for info in infos}
         console.print()
-        console.print(safe_text.text(f"{name} per {per.value}", style="bold"))
-        for line in line_plot(series, width=width, height=height, x_label=per.value):
+        smoothed = f", smoothed {smooth:g} (raw points ∘)" if smooth is not None else ""
+        console.print(safe_text.text(f"{name} per {per.value}{smoothed}", style="bold"))
+        plot = line_plot(series, width=width, height=height, x_label=per.value, smoothing=smooth)
+        for line in plot:
             console.print(line, soft_wrap=True)
         console.print(Text("   ".join(labels)), style="dim", soft_wrap=True)
 

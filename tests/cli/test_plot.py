@@ -88,3 +88,40 @@ def test_x_label_names_the_axis_and_may_be_empty():
     series = {"a": [(1.0, 1.0), (2.0, 2.0)]}
     assert line_plot(series, x_label="lr")[-1].plain.split() == ["lr", "1", "2"]
     assert line_plot(series, x_label="")[-1].plain.split() == ["1", "2"]
+
+
+def _cells_of(lines, marker):
+    label_width = lines[0].index(" ┤")
+    return _marker_cells(_grid(lines, label_width), marker)
+
+
+def test_two_nearly_equal_series_both_keep_visible_points():
+    a = [(float(i), 1.0 / (i + 1)) for i in range(10)]
+    b = [(x, y + 1e-6) for x, y in a]  # the same cells as a, everywhere
+    lines = [t.plain for t in line_plot({"a": a, "b": b}, width=WIDTH, height=HEIGHT)]
+    first, second = _cells_of(lines, "●"), _cells_of(lines, "▲")
+    assert first and second and not first & second
+    assert len(first) + len(second) == len({(round(y, 3), x) for x, y in a})  # every cell shown
+    assert abs(len(first) - len(second)) <= 1  # shared fairly, not the last on top
+    assert not any("under other series" in line for line in lines)
+
+
+def test_a_series_entirely_under_others_is_named():
+    a = [(0.0, 1.0), (1.0, 2.0)]
+    lines = [t.plain for t in line_plot({"a": a, "b": a, "c": a}, width=WIDTH, height=HEIGHT)]
+    assert lines[-1] == "under other series (same cells): ● a"
+
+
+def test_smoothing_draws_the_ema_and_keeps_raw_points_faint():
+    points = [(0.0, 0.0), (1.0, 1.0), (2.0, 0.0), (3.0, 1.0), (4.0, 0.0)]
+    plotted = line_plot({"a": points}, width=5, height=11, smoothing=0.5)
+    lines = [t.plain for t in plotted]
+    label_width = lines[0].index(" ┤")
+    body = [line[label_width + 2 :] for line in lines[:11]]
+    # The debiased EMA with w = 0.5: 0, 2/3, 2/7, 2/3 (10/15), 10/31; y from 0 to 1.
+    smoothed = [0.0, 2 / 3, 2 / 7, 10 / 15, 10 / 31]
+    assert _marker_cells(body) == {(round((1 - y) * 10), c) for c, y in enumerate(smoothed)}
+    faint = _marker_cells(body, "∘")
+    assert {(0, 1), (0, 3), (10, 2), (10, 4)} <= faint  # the raw points not under a marker
+    dim = [span for span in plotted[0].spans if "dim" in str(span.style)]
+    assert dim  # the raw points are styled faint
