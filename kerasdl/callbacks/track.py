@@ -625,7 +625,8 @@ class Track(keras.callbacks.Callback):
         optimizer = None
         if getattr(model, "optimizer", None) is not None:
             optimizer = {
-                "name": description["optimizer"]["name"],
+                # its kind ("sgd"), not Keras's instance name ("sgd_135" after 135 others)
+                "name": type(model.optimizer).__name__.lower(),
                 "learning_rate": self._learning_rate(),
             }
         writer.emit(
