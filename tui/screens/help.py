@@ -19,6 +19,9 @@ HELP_TEXT = """\
   [b]q[/b]      quit; while a run trains here, ask, then stop it
          as [b]s[/b] does and quit once its epoch is written
   [b]l[/b]      log scale for the loss chart (or click the chart)
+  [b]x[/b]      loss chart per epoch / per step (the step history)
+  [b]z[/b]      smooth the curves (TensorBoard's EMA; raw faint)
+  [b]w[/b]      next smoothing weight: 0.6 0.8 0.9 0.95 0.99 0.3
   [b]?[/b]      this help      [b]escape[/b]  back to the runs browser
 [b]Runs browser[/b]
   [b]space[/b]  select a run to overlay (or click it twice)

@@ -35,6 +35,9 @@ from kerasdl_tui.widgets.run_header import RunHeader
 __all__ = ["RunScreen"]
 
 TRAIN_STYLE, VAL_STYLE = "#5fafff", "#ffaf5f"
+#: The smoothing weights ``w`` steps through (TensorBoard's EMA, `kerasdl.smoothing`).
+SMOOTHING_WEIGHTS = (0.6, 0.8, 0.9, 0.95, 0.99, 0.3)
+STEPS_REREAD_S = 1.0  # a followed run's steps.jsonl is read again at most this often
 MARKER_STYLES = {"S": "cyan", "P": "magenta", "W": "green"}
 WRITER_CHECK_S = 5.0
 TALL, WIDE = 34, 110  # from this size on, the layout gives the charts and table more room
@@ -68,6 +71,9 @@ class RunScreen(Screen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "stop_run", "Stop after epoch"),
         Binding("l", "toggle_log", "Log scale"),
+        Binding("x", "toggle_x", "Epoch/step", show=False),
+        Binding("z", "toggle_smoothing", "Smooth", show=False),
+        Binding("w", "next_weight", "Smoothing weight", show=False),
         Binding("escape", "back", "Back", show=False),
     ]
 
@@ -84,6 +90,12 @@ class RunScreen(Screen):
         self._redraw_pending = False
         self._ui_thread_id = None
         self._restore_priority: Callable[[], None] | None = None
+        self.per_step = False  # the loss chart against the global step (x), or the epoch
+        self.smoothing: float | None = None  # the charts' smoothing weight (z, w), or off
+        self._weight_index = 0
+        self.live_steps: dict[int, float] = {}  # global step -> loss, from batch events
+        self._file_steps: list[tuple[float, float]] = []
+        self._steps_read_at: float | None = None
 
     # ------------------------------------------------------------------ layout
 
@@ -154,6 +166,7 @@ class RunScreen(Screen):
 
     def on_batch_progress(self, message: BatchProgress) -> None:
         self.state.apply(message.event)
+        self._note_step(message.event)
         self.query_one(ProgressPanel).show(self.state)
         if self.state.status == "running" and message.event.get("epoch") == 1:
             self.query_one(RunHeader).refresh()
@@ -349,21 +362,38 @@ class RunScreen(Screen):
             return (best_epoch, best["value"])
 
         best_text = f"◆ best {best_epoch}" if best_epoch is not None else ""
+        smooth_text = f"smoothed {self.smoothing:g}" if self.smoothing is not None else ""
         losses = [state.series("loss"), state.series("val_loss")]
         nan_text = "✗ NaN" if any(math.isnan(v) for s in losses for _, v in s) else ""
         loss = self.query_one("#loss-chart", LineChart)
-        loss.set_data(
-            [Series("loss", losses[0], TRAIN_STYLE), Series("val_loss", losses[1], VAL_STYLE)],
-            x_range=x_range,
-            markers=best_marker,
-            highlight=highlight("val_loss") or highlight("loss"),
-            legend=_legend(
-                ("━ loss", TRAIN_STYLE),
-                ("━ val_loss", VAL_STYLE),
-                (best_text, "yellow"),
-                (nan_text, "bold red"),
-            ),
-        )
+        if self.per_step:
+            steps = self.step_points()
+            loss.title = "loss per step"
+            loss.set_data(
+                self._smoothed([Series("loss", steps, TRAIN_STYLE)]),
+                x_range=(steps[0][0], steps[-1][0]) if steps else None,
+                legend=_legend(("━ loss (running mean)", TRAIN_STYLE), (smooth_text, "dim")),
+            )
+        else:
+            loss.title = "loss"
+            loss.set_data(
+                self._smoothed(
+                    [
+                        Series("loss", losses[0], TRAIN_STYLE),
+                        Series("val_loss", losses[1], VAL_STYLE),
+                    ]
+                ),
+                x_range=x_range,
+                markers=best_marker,
+                highlight=highlight("val_loss") or highlight("loss"),
+                legend=_legend(
+                    ("━ loss", TRAIN_STYLE),
+                    ("━ val_loss", VAL_STYLE),
+                    (best_text, "yellow"),
+                    (nan_text, "bold red"),
+                    (smooth_text, "dim"),
+                ),
+            )
         names = state.metric_names
         second = (
             "accuracy"
@@ -377,10 +407,12 @@ class RunScreen(Screen):
             chart.title = second
         if second is not None:
             chart.set_data(
-                [
-                    Series(second, state.series(second), TRAIN_STYLE),
-                    Series(f"val_{second}", state.series(f"val_{second}"), VAL_STYLE),
-                ],
+                self._smoothed(
+                    [
+                        Series(second, state.series(second), TRAIN_STYLE),
+                        Series(f"val_{second}", state.series(f"val_{second}"), VAL_STYLE),
+                    ]
+                ),
                 x_range=x_range,
                 markers=best_marker,
                 highlight=highlight(f"val_{second}") or highlight(second),
@@ -454,6 +486,68 @@ class RunScreen(Screen):
             )
             self.notify("Stopping after this epoch…")
         self._redraw_all()
+
+    # ------------------------------------------------------------------ steps and smoothing
+
+    def _note_step(self, event) -> None:
+        """A live batch event's running loss at its global step (``(epoch - 1) * steps +
+        step``), for the step curve of a run trained here."""
+        epoch, step, steps = event.get("epoch"), event.get("step"), event.get("steps")
+        loss = (event.get("metrics") or {}).get("loss")
+        ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (epoch, step, steps))
+        if ints and isinstance(loss, (int, float)) and not isinstance(loss, bool):
+            self.live_steps[(epoch - 1) * steps + step] = float(loss)
+
+    def step_points(self) -> list[tuple[float, float]]:
+        """``[(global step, loss), ...]``: the batch events seen here while training in this
+        process, else the run's ``steps.jsonl`` (`kerasdl.steps.read_steps`; read again at
+        most every `STEPS_REREAD_S` while the run is followed)."""
+        if self.live_steps:
+            return sorted(self.live_steps.items())
+        path = getattr(self.source, "path", None)
+        now = time.monotonic()
+        stale = self._steps_read_at is None or (
+            self.state.live and now - self._steps_read_at >= STEPS_REREAD_S
+        )
+        if path is not None and stale:
+            from kerasdl.steps import STEPS_FILE, read_steps
+
+            self._steps_read_at = now
+            try:
+                self._file_steps = read_steps(path.parent / STEPS_FILE).curve("loss")
+            except OSError:
+                self._file_steps = []
+        return self._file_steps
+
+    def _smoothed(self, series: list[Series]) -> list[Series]:
+        """With smoothing on, each series' raw points faint under its smoothed curve."""
+        if self.smoothing is None:
+            return series
+        from kerasdl.smoothing import ema_points
+
+        faint = [Series(f"{s.name} raw", s.points, f"dim {s.style}") for s in series]
+        return faint + [
+            Series(s.name, ema_points(s.points, self.smoothing), s.style) for s in series
+        ]
+
+    def action_toggle_x(self) -> None:
+        """``x``: the loss chart against the epoch, or the global step (the step history)."""
+        self.per_step = not self.per_step
+        self._draw_charts()
+
+    def action_toggle_smoothing(self) -> None:
+        """``z``: smooth the loss and accuracy charts (TensorBoard's EMA), or not."""
+        on = self.smoothing is None
+        self.smoothing = SMOOTHING_WEIGHTS[self._weight_index] if on else None
+        self._draw_charts()
+
+    def action_next_weight(self) -> None:
+        """``w``: the next smoothing weight (and smoothing on)."""
+        if self.smoothing is not None:
+            self._weight_index = (self._weight_index + 1) % len(SMOOTHING_WEIGHTS)
+        self.smoothing = SMOOTHING_WEIGHTS[self._weight_index]
+        self.notify(f"smoothing weight {self.smoothing:g}")
+        self._draw_charts()
 
     def action_toggle_log(self) -> None:
         """``l``: log scale for the loss chart."""
