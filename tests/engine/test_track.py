@@ -177,7 +177,9 @@ def test_run_started_describes_the_model_and_the_fit(stopped_early):
 
 def test_runs_list_and_show_treat_it_like_any_run(stopped_early):
     track, runs_dir, _ = stopped_early
-    listed = CliRunner().invoke(app, ["runs", "list", "--runs-dir", str(runs_dir)], env=WIDE)
+    listed = CliRunner().invoke(
+        app, ["runs", "list", "--full-ids", "--runs-dir", str(runs_dir)], env=WIDE
+    )
     assert listed.exit_code == 0, listed.output
     assert track.run_id in listed.output and "early_stopped" in listed.output
     assert "numpy arrays" in listed.output
