@@ -732,6 +732,17 @@ class TrainConfig:
         "[runs.md](runs.md#tensorboard)",
         flag=Flag("--tensorboard", RUN, switch=True),
     )
+    system_metrics: bool = setting(
+        True,
+        help="sample CPU %, memory and GPU use in a background thread, as system events",
+        doc="every `system_metrics_interval_s` (the interval doubles after each 1,800 samples); "
+        "GPU values with `kerasdl[gpu]` ([runs.md](runs.md#system-metrics))",
+    )
+    system_metrics_interval_s: float = setting(
+        2.0,
+        help="seconds between two system-metrics samples",
+        rule=Real(0.1, 3600.0),
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

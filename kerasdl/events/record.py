@@ -28,7 +28,7 @@ from kerasdl.events.schema import (
     parse_status,
 )
 
-__all__ = ["LR_REASONS", "RunRecord", "metric_order"]
+__all__ = ["LR_REASONS", "SYSTEM_FIELDS", "RunRecord", "metric_order"]
 
 LR_REASONS = {
     LrReason.SCHEDULE.value: ("S", "schedule"),
@@ -39,6 +39,18 @@ LR_REASONS = {
 """``lr_changed`` reason -> (marker letter, words). A step schedule's changes read "step"."""
 
 _METRIC_ORDER = ("loss", "accuracy", "val_loss", "val_accuracy")
+#: The numbers of a ``system`` event the record keeps (latest, peak, mean).
+SYSTEM_FIELDS = (
+    "cpu_percent",
+    "machine_cpu_percent",
+    "cpu_count",
+    "rss_mb",
+    "rss_peak_mb",
+    "gpu_memory_mb",
+    "gpu_memory_total_mb",
+    "gpu_util_percent",
+)
+_SYSTEM_BOUND = 1e12  # no reading is larger (a petabyte in MiB, a million cores in percent)
 _LIVE = (Status.WAITING.value, Status.RUNNING.value, Status.STOPPING.value)
 _RESTORING = (Status.COMPLETED.value, Status.EARLY_STOPPED.value, Status.STOPPED.value)
 #: The most problems a record keeps (a file of a million bad lines stays small in memory).
@@ -92,6 +104,10 @@ class RunRecord:
         notices: The ``notice`` events.
         last_time: The ``time`` of the latest event.
         resumes: ``run_started`` events after the first.
+        system: The latest ``system`` event's numbers (`SYSTEM_FIELDS`: finite, >= 0; a
+            missing or bad one left out), ``{}`` before one.
+        system_samples: How many ``system`` events were read.
+        system_peak: The largest value of each of them over the run (resumed parts included).
         problems: What could not be read: bad lines and fields that did not fit, at most
             `MAX_PROBLEMS` (``problems_dropped`` counts the rest).
     """
@@ -114,6 +130,10 @@ class RunRecord:
         self._durations: list[float] = []
         self._part_start: float | None = None
         self._earlier_parts_s = 0.0
+        self.system: dict[str, float] = {}
+        self.system_samples = 0
+        self.system_peak: dict[str, float] = {}
+        self._system_sums: dict[str, tuple[float, int]] = {}
 
     # ------------------------------------------------------------------ folding
 
@@ -182,6 +202,8 @@ class RunRecord:
             self.lr_changes.append(event)
         elif kind == "notice":
             self.notices.append(event)
+        elif kind == "system":
+            self._apply_system(event)
         elif kind == "run_finished":
             self.finished = event
             self.batch = None
@@ -192,6 +214,25 @@ class RunRecord:
             status = event.get("status")
             self.status = parse_status(status or Status.COMPLETED.value).value
         return kind
+
+    def _apply_system(self, event: Event) -> None:
+        values = {}
+        for name in SYSTEM_FIELDS:
+            value = _finite(event.get(name))
+            if value is not None and 0 <= value <= _SYSTEM_BOUND:
+                values[name] = value
+        self.system = values
+        self.system_samples += 1
+        for name, value in values.items():
+            self.system_peak[name] = max(value, self.system_peak.get(name, value))
+            total, count = self._system_sums.get(name, (0.0, 0))
+            self._system_sums[name] = (total + value, count + 1)
+
+    def system_mean(self, name: str) -> float | None:
+        """The mean of a ``system`` number over the samples that had it (``"cpu_percent"``),
+        or None without one."""
+        total, count = self._system_sums.get(name, (0.0, 0))
+        return total / count if count else None
 
     def _problem(self, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:

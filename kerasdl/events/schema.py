@@ -491,6 +491,20 @@ SCHEMA: dict[str, EventSpec] = {
             ),
         ),
         EventSpec(
+            "system",
+            "CPU, memory and GPU use, sampled every few seconds (kerasdl.system_metrics)",
+            (
+                _f("cpu_percent", "float", "the process's CPU since the last sample, % of a core"),
+                _f("machine_cpu_percent", "float", "the machine's busy share, 0-100"),
+                _f("cpu_count", "count", "the cores the process may use"),
+                _f("rss_mb", "float", "the process's resident memory, MiB"),
+                _f("rss_peak_mb", "float", "its peak so far, MiB"),
+                _f("gpu_memory_mb", "float", "memory used on the GPUs, MiB"),
+                _f("gpu_memory_total_mb", "float", "their memory, MiB"),
+                _f("gpu_util_percent", "float", "their mean utilisation, 0-100"),
+            ),
+        ),
+        EventSpec(
             "run_finished",
             "the last event of a run (or of one part of a resumed run)",
             (

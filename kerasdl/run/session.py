@@ -5,6 +5,8 @@
                    the test; the end
     evaluate_test  once, with best.keras's weights (restore_best_weights), by the loop
     finish         run_finished, summary.json; its fields go back to the runner
+    sampler        the system events (kerasdl.system_metrics), from run_started until just
+                   before run_finished, also after an interrupt or an error
 
 The status comes from `kerasdl.run.status`, ``state.json``'s content from
 `kerasdl.run.resume.epoch_state`.
@@ -65,6 +67,7 @@ class Run:
         self.callbacks: RunCallbacks | None = None
         self.finished = False
         self.restored_best = False
+        self.sampler = None  # kerasdl.system_metrics.SystemSampler, while it runs
 
     def execute(self, stop: threading.Event | None, extra_callbacks: list) -> dict:
         """Train, test and finish the run; a ``KeyboardInterrupt`` or an error finishes it as
@@ -79,6 +82,7 @@ class Run:
         """
         try:
             self.emit_started()
+            self.start_sampler()
             self.callbacks = make_callbacks(self, stop, extra_callbacks)
             if not self.test_only:  # else every epoch ran before an interrupt: only the test
                 self.loop.fit(self, self.callbacks)
@@ -91,6 +95,8 @@ class Run:
         except Exception as error:
             self._finish_after(error)
             raise
+        finally:
+            self.stop_sampler()
 
     def emit_started(self) -> None:
         """Emit ``run_started``, then a ``notice`` for each warning of the setup."""
@@ -119,6 +125,25 @@ class Run:
         )
         for level, message in self.notices:
             self.writer.emit("notice", level=level, message=message)
+
+    def start_sampler(self) -> None:
+        """Start the ``system`` events (`kerasdl.system_metrics`), unless ``system_metrics`` is
+        off."""
+        if not self.config.system_metrics:
+            return
+        from kerasdl.system_metrics import SystemSampler
+
+        writer = self.writer
+        self.sampler = SystemSampler(
+            lambda reading: writer.emit("system", **reading.fields()),
+            self.config.system_metrics_interval_s,
+        ).start()
+
+    def stop_sampler(self) -> None:
+        """Stop the ``system`` events and join their thread (idempotent)."""
+        sampler, self.sampler = self.sampler, None
+        if sampler is not None:
+            sampler.stop()
 
     def state_after(self, epoch: int) -> dict:
         """``state.json``'s content after ``epoch`` (0-based) finished (`LastCheckpoint`'s).
@@ -192,6 +217,7 @@ class Run:
             The fields of ``run_finished``.
         """
         self.finished = True
+        self.stop_sampler()  # no system event after run_finished
         fields = self._finished_fields(status, test, error)
         self.writer.emit("run_finished", **fields)
         runs.write_summary(

@@ -79,7 +79,7 @@ def test_keyboard_interrupt_keeps_the_last_epoch_and_ends_the_events(tmp_path):
         runner.train(config, sinks=[events.append], callbacks=[AtEpoch(2, interrupt)])
     run_dir = tmp_path / "ctrl-c"
     written = read_events(run_dir / "events.jsonl")
-    assert [e["type"] for e in written if e["type"] not in ("notice", "lr_changed")] == [
+    assert [e["type"] for e in written if e["type"] not in ("notice", "lr_changed", "system")] == [
         "run_started",
         "epoch_ended",
         "epoch_ended",
