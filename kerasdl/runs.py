@@ -52,6 +52,7 @@ __all__ = [
     "RunError",
     "RunInfo",
     "check_resumable",
+    "check_run_name",
     "check_writable",
     "compare",
     "export_csv",
@@ -283,6 +284,17 @@ def check_writable(runs_dir: str | os.PathLike) -> Path:
     return runs_dir
 
 
+def check_run_name(name: str) -> str:
+    """``name`` if it is a plain run name (1-100 of ``A-Z a-z 0-9 . _ -``, starting with a
+    letter or digit), else `RunError` saying so."""
+    if not isinstance(name, str) or not _RUN_ID.fullmatch(name):
+        raise RunError(
+            f"run name {name!r} is not a plain name: use 1-100 of A-Z a-z 0-9 . _ - "
+            "starting with a letter or digit"
+        )
+    return name
+
+
 def new_run_dir(config) -> Path:
     """Create ``<config.runs_dir>/<run id>/`` for a new run, before anything trains.
 
@@ -303,11 +315,8 @@ def new_run_dir(config) -> Path:
     """
     runs_dir = Path(getattr(config, "runs_dir", "runs") or "runs")
     run_name = getattr(config, "run_name", "") or ""
-    if run_name and not _RUN_ID.fullmatch(run_name):
-        raise RunError(
-            f"run name {run_name!r} is not a plain name: use 1-100 of A-Z a-z 0-9 . _ - "
-            "starting with a letter or digit"
-        )
+    if run_name:
+        check_run_name(run_name)
     check_writable(runs_dir)
     for _ in range(5):
         run_dir = runs_dir / new_run_id(run_name)

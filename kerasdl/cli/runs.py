@@ -17,9 +17,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kerasdl import safe_text
+from kerasdl import safe_text, system_metrics
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
+from kerasdl.cli import runs_organise as org
 from kerasdl.cli.console import safe_console
 from kerasdl.cli.fit import fitted
 from kerasdl.cli.plain import field_lines, fmt_duration, fmt_lr, fmt_number, plural, titled_table
@@ -97,12 +98,30 @@ def _shown_ids(infos, full: bool) -> dict[str, str]:
 
 
 @app.command("list")
-def list_(runs_dir: opt.RunsDir = Path("runs"), full_ids: FullIds = False):
-    """List the runs in the runs folder, oldest first: status, data, epochs, best, test."""
+def list_(
+    runs_dir: opt.RunsDir = Path("runs"),
+    full_ids: FullIds = False,
+    tag: org.TagOption = None,
+    status: org.StatusOption = None,
+    filter_: org.FilterOption = None,
+    sort: org.SortOption = None,
+    reverse: org.ReverseOption = False,
+):
+    """List the runs in the runs folder, oldest first: status, data, epochs, best, test (and
+    tags); --tag, --status and --filter choose runs, --sort orders them."""
     from kerasdl import runs
 
     with errors.domain_errors():
         infos = runs.list_runs(runs_dir)
+    chosen = org.organised(
+        infos, tags=tag, status=status, pattern=filter_, sort=sort, reverse=reverse
+    )
+    if infos and not chosen:
+        _console().print(f"No runs in {runs_dir} match ({len(infos)} in all).", markup=False)
+        return
+    infos = chosen
+    tagged = {info.run_id: org.tags_text(info.path) for info in infos}
+    tagged = tagged if any(text != "-" for text in tagged.values()) else {}
     console = _console()
     if not infos:
         where = "" if runs_dir.is_dir() else " (the folder does not exist)"
@@ -116,6 +135,8 @@ def list_(runs_dir: opt.RunsDir = Path("runs"), full_ids: FullIds = False):
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("data")
+    if tagged:
+        table.add_column("tags")
     table.add_column("epochs", justify="right", no_wrap=True)
     best_header = f"best {monitor}" if monitor else "best"
     table.add_column(best_header, min_width=len(best_header))
@@ -133,6 +154,7 @@ def list_(runs_dir: opt.RunsDir = Path("runs"), full_ids: FullIds = False):
             _status(info.status),
             _started_text(info.started, short=True),
             _data_name(info),
+            *([safe_text.text(tagged[info.run_id])] if tagged else []),
             f"{info.epochs_run}/{total}",
             best_cell,
             (
@@ -335,9 +357,13 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
         rows += [(key, safe_text.text(value)) for key, value in fit_summary(info.fit)]
     else:
         rows += config_summary(info.config)
+    rows += org.meta_rows(info.path)
     rows.append(("best", _best_text(info.best)))
     test = " ".join(f"{k} {fmt_number(v)}" for k, v in (info.test_metrics or {}).items())
     rows.append(("test", test or "-"))
+    system = None if info.record is None else system_metrics.summary_text(info.record)
+    if system:
+        rows.append(("system", system))
     if info.error:
         rows.append(("error", safe_text.text(info.error, style="red")))
     if info.problems:  # what could not be read: bad lines, fields of the wrong type
@@ -424,9 +450,13 @@ def _best_index(values, direction):
 @app.command()
 def compare(
     run: Annotated[
-        list[str],
-        typer.Argument(help="The runs: ids (or unique prefixes) in the runs folder, or paths."),
-    ],
+        list[str] | None,
+        typer.Argument(
+            help="The runs: ids (or unique prefixes) in the runs folder, or paths (or none, "
+            "with --tag/--filter).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: opt.RunsDir = Path("runs"),
     metric: Annotated[
         list[str] | None,
@@ -450,6 +480,12 @@ def compare(
             case_sensitive=False,
         ),
     ] = Per.epoch,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help="Show every setting of the runs, not only those that differ."),
+    ] = False,
+    tag: org.TagOption = None,
+    filter_: org.FilterOption = None,
     smooth: Annotated[
         float | None,
         typer.Option(
@@ -468,7 +504,16 @@ def compare(
 
     if smooth is not None and not (math.isfinite(smooth) and 0 <= smooth < 1):
         errors.fail(f"--smooth: got {smooth}; allowed: a number X with 0 <= X < 1")
-    infos = [_load(name, runs_dir) for name in run]
+    infos = [_load(name, runs_dir) for name in run or []]
+    if tag or filter_:
+        with errors.domain_errors():
+            listed = runs.list_runs(runs_dir)
+        given = {info.path for info in infos}
+        infos += [
+            i for i in org.organised(listed, tags=tag, pattern=filter_) if i.path not in given
+        ]
+    if not infos:
+        errors.fail("no runs to compare: name some, or choose them with --tag/--filter")
     shown = _shown_ids(infos, full_ids)
     with errors.domain_errors():
         comparison = runs.compare(infos)
@@ -493,6 +538,10 @@ def compare(
             m for m in ("loss",) if m in available
         ]
     console = _console()
+    settings = org.settings_table(infos, [shown[info.run_id] for info in infos], every=every)
+    if settings is not None:
+        console.print(fitted(settings))
+        console.print()
     console.print(fitted(compare_table(comparison, shown)))
     if per is Per.step:
         without = [i.run_id for i in infos if not any(c.get(i.run_id) for c in curves.values())]
@@ -614,3 +663,6 @@ def _export_tensorboard(infos, out: Path) -> None:
             style="yellow",
         )
     console.print(f"open them with: tensorboard --logdir {out}", markup=False, soft_wrap=True)
+
+
+org.register(app)  # tag, note, rename, delete, restore

@@ -12,6 +12,7 @@ import sys
 import threading
 import traceback
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -43,6 +44,15 @@ def train(
     set_: opt.Set = None,
     resume: opt.Resume = None,
     ui: opt.UIOption = opt.UI.auto,
+    print_config: Annotated[
+        bool,
+        typer.Option(
+            "--print-config",
+            help="Print the resolved config as TOML (after --config, the options, --set and "
+            "--resume) and exit without training.",
+            rich_help_panel=opt.RUN,
+        ),
+    ] = False,
 ):
     """Train a network: the chapter's 3.6 example (MNIST MLP, AdamW, StepLR) unless told otherwise.
 
@@ -57,6 +67,9 @@ def train(
         )
     with errors.domain_errors():
         config, resume_dir = build_config(config_file, config_values, set_ or [], resume)
+        if print_config:
+            typer.echo(config.to_toml(), nl=False)
+            raise typer.Exit(errors.EXIT_OK)
         preload_data(config)
     view_name = choose_view(ui)
     if view_name == "tui":

@@ -19,6 +19,7 @@ Importing this module is light (no Keras); `train_variant` imports the runner.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shlex
 import statistics
@@ -32,6 +33,7 @@ __all__ = [
     "TrainedRun",
     "compare_command",
     "experiment_config",
+    "experiment_of",
     "median_epoch_seconds",
     "new_stamp",
     "run_name",
@@ -132,6 +134,7 @@ def train_variant(
     *,
     progress: Progress = None,
     callbacks: Sequence = (),
+    experiment: str | None = None,
 ) -> TrainedRun:
     """Train ``config`` with `kerasdl.runner.train` and read the run back.
 
@@ -144,16 +147,46 @@ def train_variant(
         variant: The variant's name, for the progress lines and `TrainedRun`.
         progress: A callable for one-line notes, or None.
         callbacks: More Keras callbacks for ``fit`` (`kerasdl.runner.train`'s ``callbacks``).
+        experiment: The tag the run gets (`kerasdl.run_meta`, as soon as it starts): the
+            experiment's name. Defaults to the one in ``config.run_name`` (`experiment_of`).
     """
     from kerasdl import runner
 
     if progress is not None:
         progress(f"{variant}: training {config.epochs} epochs ({config.run_name})")
-    summary = runner.train(config, callbacks=list(callbacks))
+    experiment = experiment or experiment_of(config.run_name, variant)
+    sinks = [tagger(Path(config.runs_dir) / config.run_name, experiment)] if experiment else []
+    summary = runner.train(config, callbacks=list(callbacks), sinks=sinks)
     info = runs.load_run(summary.run_dir)
     if progress is not None:
         progress(f"{variant}: {summary.status} in {summary.duration_s:.1f} s")
     return TrainedRun(variant=variant, summary=summary, info=info)
+
+
+def experiment_of(name: str, variant: str) -> str | None:
+    """The experiment of a `run_name` (``<stamp>-<experiment>-<variant>``), or None for a name
+    not made so."""
+    head, sep, _ = (name or "").rpartition(f"-{variant}")
+    if not sep or not name.endswith(f"-{variant}"):
+        return None
+    parts = head.split("-", 3)
+    return parts[3] if len(parts) == 4 and parts[3] else None
+
+
+def tagger(run_dir: Path, tag: str) -> Callable[[dict], None]:
+    """An event sink that tags ``run_dir`` with ``tag`` at its first ``run_started``."""
+    done = []
+
+    def sink(event: dict) -> None:
+        if not done and event.get("type") == "run_started":
+            done.append(True)
+            from kerasdl import run_meta
+
+            # A tag is a convenience: the run goes on without it.
+            with contextlib.suppress(OSError, runs.RunError):
+                run_meta.add_tags(run_dir, [tag])
+
+    return sink
 
 
 def median_epoch_seconds(info: runs.RunInfo) -> float | None:
