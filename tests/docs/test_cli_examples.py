@@ -207,6 +207,7 @@ def _example(command):
 
 def test_a_wrong_example_is_caught():
     """The checks fail on a genuinely wrong output, in both modes, and pass on a right one."""
+
     def epoch_lines(output):
         return [line for line in output if line.startswith("epoch ")]
 
