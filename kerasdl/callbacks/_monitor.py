@@ -85,7 +85,27 @@ def monitor_value(logs, monitor, what):
             stacklevel=3,
         )
         return None
-    return float(value)
+    return scalar(value, monitor)
+
+
+def scalar(value, name="value"):
+    """A logged metric as a ``float``: a Python number, a 0-d or a 1-element array or tensor.
+
+    ``keras.metrics.F1Score()`` on a one-output model logs a shape ``(1,)`` array, which
+    ``float()`` refuses under NumPy 2; Keras's callbacks accept it, and so do these. An array
+    of more than one element has no single value to compare: refused with its shape.
+    """
+    if isinstance(value, (int, float)):
+        return float(value)
+    import numpy as np
+
+    array = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+    if array.size != 1:
+        raise ValueError(
+            f"The monitored metric `{name}` must be a single number; it has shape "
+            f"{array.shape}. Monitor one element of it, or a metric that averages it."
+        )
+    return float(array.reshape(()))
 
 
 def log_number(value, missing=math.nan):

@@ -13,6 +13,7 @@ from kerasdl.callbacks._monitor import (
     log_number,
     monitor_value,
     resolve_mode,
+    scalar,
 )
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -310,7 +311,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     def step(self, value):
         """Take one epoch's metric ``value``; returns whether the learning rate was reduced."""
         self._attach(self._target_optimizer())
-        return self._step(float(value), self.last_epoch + 1)
+        return self._step(scalar(value, self.monitor), self.last_epoch + 1)
 
     def _step(self, current, epoch):
         if self._mode is None:
