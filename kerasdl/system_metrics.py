@@ -280,8 +280,9 @@ def reader(gpu: GpuProbe | None = None, clock: Callable[[], float] = time.monoto
 class SystemSampler:
     """A daemon thread that hands a `Reading` to ``emit`` every ``interval_s`` seconds.
 
-    ``stop()`` ends it and joins the thread; once it returns, ``emit`` is never called again
-    (a reading being emitted when ``stop`` is called finishes first). A failing ``emit`` or
+    ``stop()`` ends it, joins the thread and emits one last reading (in the calling thread);
+    once it returns, ``emit`` is never called again (a reading being emitted when ``stop`` is
+    called finishes first). A failing ``emit`` or
     reading ends the sampling (logged), never the run. The interval doubles after every
     `THIN_AFTER` readings.
 
@@ -320,6 +321,8 @@ class SystemSampler:
         self._stop = threading.Event()
         self._lock = threading.Lock()  # held while emitting: stop() waits for an emit to end
         self._thread: threading.Thread | None = None
+        self._read: Callable[[], Reading] | None = None
+        self._failed = False
         self.count = 0
 
     def start(self) -> SystemSampler:
@@ -327,7 +330,7 @@ class SystemSampler:
         if self._thread is not None:
             raise RuntimeError("The sampler was started already.")
         self.gpu = gpu_probe() if self._gpu_arg == "auto" else self._gpu_arg
-        read = reader(self.gpu)
+        self._read = read = reader(self.gpu)
         self._thread = threading.Thread(
             target=self._loop, args=(read,), name="kerasdl-system-metrics", daemon=True
         )
@@ -346,16 +349,26 @@ class SystemSampler:
                 if self.count % self._thin_after == 0:
                     self.current_interval_s *= 2
         except Exception:
+            self._failed = True
             _logger.warning("System metrics stopped: a reading failed.", exc_info=True)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop sampling and join the thread (idempotent); no ``emit`` happens after it."""
+    def stop(self, timeout: float = 5.0, *, final: bool = True) -> None:
+        """Stop sampling, join the thread, and (``final``) emit one last reading, so the end
+        of the run is covered and even a short run has a sample. Idempotent: no ``emit``
+        happens after the first call returns."""
         self._stop.set()
         with self._lock:  # an emit in progress ends first; later ones see the stop
             pass
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+        read, self._read = self._read, None
+        if final and read is not None and not self._failed and not self.alive:
+            try:
+                self._emit(read())
+                self.count += 1
+            except Exception:
+                _logger.warning("System metrics: the last reading failed.", exc_info=True)
         if self.gpu is not None and self._gpu_arg == "auto":
             gpu, self.gpu = self.gpu, None
             try:
@@ -419,7 +432,6 @@ def summary_text(record) -> str | None:
     util = mean("gpu_util_percent")
     if util is not None:
         parts.append(f"GPU util {_percent(util)} mean")
-    parts.append(f"{record.system_samples:,} samples")
     return ", ".join(parts)
 
 

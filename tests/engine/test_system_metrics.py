@@ -144,12 +144,24 @@ def test_the_sampler_emits_then_stops_and_joins():
     while len(readings) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(readings) >= 3 and all(isinstance(r, Reading) for r in readings)
+    count = len(readings)
     sampler.stop()
     assert not sampler.alive and not _sampler_threads()
+    assert len(readings) >= count + 1  # and a last one, from stop()
     count = len(readings)
+    sampler.stop()  # idempotent
     time.sleep(0.1)
     assert len(readings) == count  # nothing after stop()
-    sampler.stop()  # idempotent
+
+
+def test_a_short_run_still_gets_the_last_reading():
+    readings = []
+    sampler = SystemSampler(readings.append, 60, gpu=None).start()
+    sampler.stop()
+    assert len(readings) == 1
+    sampler = SystemSampler(readings.append, 60, gpu=None).start()
+    sampler.stop(final=False)
+    assert len(readings) == 1
 
 
 def test_stop_waits_for_an_emit_in_progress():
@@ -168,7 +180,7 @@ def test_stop_waits_for_an_emit_in_progress():
     assert stopper.is_alive()  # waiting for the emit
     release.set()
     stopper.join(5)
-    assert not sampler.alive and len(after) == 1
+    assert not sampler.alive and len(after) == 2  # the one in progress, then the last
 
 
 def test_a_failing_emit_ends_the_sampling_not_the_process(caplog):

@@ -177,6 +177,9 @@ class RunScreen(Screen):
             event = from_dict(event)  # checked once: the log reads what the state holds
         known = len(self.state.problems)
         kind = self.state.apply(event)
+        if kind == "system" and not event.problems:  # every few seconds: its line only
+            self.query_one(ProgressPanel).show(self.state)
+            return
         log = self.query_one(LogPane)
         for problem in self.state.problems[known:]:  # what could not be read, said once
             log.add(problem, "warning", tag="bad event")

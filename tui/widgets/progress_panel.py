@@ -1,4 +1,5 @@
-"""`ProgressPanel`: epoch and batch progress, ETA, samples/s; the outcome once finished."""
+"""`ProgressPanel`: epoch and batch progress, ETA, samples/s; the outcome once finished; the
+latest system metrics (CPU, RSS, GPU) once a ``system`` event came."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from rich.text import Text
 from textual.widget import Widget
 
 from kerasdl.safe_text import inert
+from kerasdl.system_metrics import latest_text
 from kerasdl_tui.format import fmt_duration, fmt_number, fraction_bar
 from kerasdl_tui.state import RunState
 
-__all__ = ["ProgressPanel", "progress_lines"]
+__all__ = ["ProgressPanel", "progress_lines", "system_line"]
 
 
 def _bar_line(label: str, done, total, tail: Text, width: int) -> Text:
@@ -86,13 +88,29 @@ def progress_lines(state: RunState, width: int) -> list[Text]:
     return [first, second]
 
 
+def system_line(state: RunState) -> Text | None:
+    """The latest ``system`` event in a line (``system  CPU 104% · RSS 786 MiB · machine
+    98%``), or None before one (`kerasdl.system_metrics.latest_text`: numbers only)."""
+    text = latest_text(state)
+    if text is None:
+        return None
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append("system ", style="bold")
+    line.append(text, style="dim")
+    return line
+
+
 class ProgressPanel(Widget):
-    """Two lines of progress under the header (see `progress_lines`)."""
+    """Two lines of progress under the header (see `progress_lines`), and a third with the
+    latest system metrics once the run has sent one (`system_line`)."""
 
     DEFAULT_CSS = """
     ProgressPanel {
         height: 2;
         padding: 0 1;
+    }
+    ProgressPanel.-system {
+        height: 3;
     }
     """
 
@@ -102,9 +120,15 @@ class ProgressPanel(Widget):
 
     def show(self, state: RunState) -> None:
         self.state = state
+        self.set_class(bool(state.system_samples), "-system")
         self.refresh()
 
     def render(self) -> Text:
-        return Text("\n", no_wrap=True, overflow="ellipsis").join(
-            progress_lines(self.state, self.size.width)
-        )
+        width = self.size.width
+        lines = progress_lines(self.state, width)
+        system = system_line(self.state)
+        if system is not None:  # a third row: a long line must not wrap onto it
+            for line in lines:
+                line.truncate(width, overflow="ellipsis")
+            lines.append(system)
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
