@@ -1,11 +1,12 @@
 """``kerasdl dashboard [RUN]``, and the dashboard view of ``kerasdl train --ui tui``.
 
-Light at import (Typer only): Textual, and TensorFlow for a run trained in the dashboard, load
-inside the functions.
+Light at import (Typer only): Textual, textual-serve (``--serve``), and TensorFlow for a run
+trained in the dashboard, load inside the functions.
 """
 
 import contextlib
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -27,7 +28,38 @@ RunOption = Annotated[
 ]
 
 
-def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> None:
+ServeOption = Annotated[
+    bool,
+    typer.Option(
+        "--serve",
+        help="Serve the same dashboard in a web page at http://HOST:PORT instead of drawing it "
+        "here (each browser tab runs its own dashboard). Needs textual-serve, the extra "
+        "serve of kerasdl.",
+    ),
+]
+HostOption = Annotated[
+    str,
+    typer.Option(
+        "--host",
+        help="With --serve: the address to listen on. The default serves this machine only; "
+        "any other (0.0.0.0, a network address) shows the runs to everyone who can reach it, "
+        "without a password.",
+        metavar="HOST",
+    ),
+]
+PortOption = Annotated[
+    int,
+    typer.Option("--port", help="With --serve: the port to listen on.", min=1, max=65535),
+]
+
+
+def dashboard(
+    run: RunOption = None,
+    runs_dir: opt.RunsDir = Path("runs"),
+    serve: ServeOption = False,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+) -> None:
     """Watch a run in the terminal dashboard, live or replayed; without RUN, browse the runs.
 
     A run another process trains is followed as its events.jsonl grows; a finished one replays.
@@ -35,8 +67,14 @@ def dashboard(run: RunOption = None, runs_dir: opt.RunsDir = Path("runs")) -> No
 
     The runs browser lists RUNS_DIR; select runs (space) to overlay their curves.
 
+    With --serve the same dashboard is a web page (http://127.0.0.1:8000 by default); a --host
+    other than this machine's own shows the runs to the network.
+
     Keys: q quit, l log scale, ? help; s stops a run only when the dashboard trains it.
     """
+    if serve:
+        serve_dashboard(run, runs_dir, host=host, port=port)
+        return
     reason = terminal_problem()
     if reason is not None:
         errors.fail(f"{reason}; try kerasdl runs show" + (f" {run}" if run else ""))
@@ -83,8 +121,51 @@ def _prefix_of_runs(name: str, runs_dir: Path) -> int:
     return sum(1 for p in runs_dir.iterdir() if p.name.startswith(name) and runs._is_run_dir(p))
 
 
+def serve_dashboard(run: str | None, runs_dir: Path, *, host: str, port: int) -> None:
+    """``kerasdl dashboard [RUN] --serve``: serve the dashboard in a web page until Ctrl+C.
+
+    textual-serve starts `dashboard_command` (this interpreter's ``kerasdl dashboard`` with the
+    same RUN and RUNS_DIR) for each browser session and relays its screen over a websocket.
+    RUN is checked first, so an ambiguous one fails here rather than in every page.
+    """
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        errors.fail('--serve needs textual-serve: pip install "kerasdl[serve]"')
+    if run is not None:
+        with errors.domain_errors():
+            run_to_follow(run, runs_dir)
+    command = dashboard_command(run, runs_dir)
+    title = "kerasdl dashboard" + (f" {run}" if run else "")
+    server = Server(command, host=host, port=port, title=title)
+    try:
+        server.serve()
+    except OSError as error:  # the port is taken, the host is not this machine's
+        errors.fail(f"cannot serve on {host}:{port}: {error.strerror or error}")
+
+
+def dashboard_command(run: str | None, runs_dir: Path) -> str:
+    """The shell command textual-serve runs per browser session: ``kerasdl dashboard``, from
+    this interpreter, with the same RUN and RUNS_DIR (relative paths resolve in the same
+    working directory, which the sessions inherit)."""
+    args = [sys.executable, "-m", "kerasdl", "dashboard"]
+    if run is not None:
+        args.append(run)
+    args += ["--runs-dir", str(runs_dir)]
+    return shlex.join(args)
+
+
+#: The driver textual-serve sets for the dashboard it runs (its output goes to a pipe).
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
+
+
 def terminal_problem() -> str | None:
-    """Why the dashboard cannot draw here (stdout not a terminal, ...), or None."""
+    """Why the dashboard cannot draw here (stdout not a terminal, ...), or None.
+
+    Under textual-serve (`WEB_DRIVER`) there is no terminal to check: the page draws.
+    """
+    if os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:
+        return None
     from kerasdl_tui.choose import why_no_dashboard
 
     return why_no_dashboard(sys.stdout, stderr=sys.stderr, check_size=False)

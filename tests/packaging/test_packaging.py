@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-HEAVY = ("tensorflow", "keras", "textual", "tensorboard", "jax", "torch")
+# textual_serve and its aiohttp: `kerasdl dashboard --serve` only.
+HEAVY = (
+    "tensorflow",
+    "keras",
+    "textual",
+    "textual_serve",
+    "aiohttp",
+    "tensorboard",
+    "jax",
+    "torch",
+)
 
 
 def _imported_modules(*args):
@@ -31,8 +41,13 @@ def _imported_modules(*args):
 
 @pytest.mark.parametrize(
     "args",
-    [("-c", "import kerasdl"), ("-m", "kerasdl", "--help"), ("-m", "kerasdl", "--version")],
-    ids=["import", "help", "version"],
+    [
+        ("-c", "import kerasdl"),
+        ("-m", "kerasdl", "--help"),
+        ("-m", "kerasdl", "--version"),
+        ("-m", "kerasdl", "dashboard", "--help"),
+    ],
+    ids=["import", "help", "version", "dashboard-help"],
 )
 def test_light_start_imports_no_framework(args):
     modules, _ = _imported_modules(*args)
