@@ -29,6 +29,11 @@ def _as_real(name, value):
     return value
 
 
+def real(name, value):
+    """``value`` is a real number (not NaN)."""
+    return _as_real(name, value)
+
+
 def positive(name, value):
     """``value > 0``."""
     value = _as_real(name, value)

@@ -9,6 +9,11 @@ Keras's decay off (``_apply_weight_decay`` does nothing) and each optimizer
 applies its own decay inside ``update_step``, where it also runs under
 gradient accumulation, ``tf.distribute`` and JAX's ``stateless_apply``.
 
+``maximize`` (PyTorch's name and meaning, on every kerasdl optimizer) negates each
+gradient as it enters the update, before weight decay and the optimizer's own arithmetic,
+so the optimizer ascends the objective: it is applied once, in ``_backend_update_step``,
+for every optimizer and on every path (fused kernels included).
+
 Which variables decay is decided in Python, once per variable, from its name and
 rank (never from tensor values): Keras's ``exclude_from_weight_decay`` and the
 ``exclude_bias_and_norm`` flag (every variable of rank <= 1) both exempt a
@@ -64,17 +69,28 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         weight_decay: float ``>= 0``. Defaults to `0.0` (no decay).
         exclude_bias_and_norm: bool. If `True`, variables of rank <= 1 (biases,
             normalisation `gamma`/`beta`) do not decay. Defaults to `False`.
+        maximize: bool. If `True`, ascend: each gradient is negated before the update
+            (PyTorch's `maximize`). Defaults to `False`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
     """
 
-    def __init__(self, learning_rate, weight_decay=0.0, exclude_bias_and_norm=False, **kwargs):
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=0.0,
+        exclude_bias_and_norm=False,
+        maximize=False,
+        **kwargs,
+    ):
         learning_rate = checked_learning_rate(learning_rate)
         weight_decay = 0.0 if weight_decay is None else weight_decay
         weight_decay = float(_checks.non_negative("weight_decay", weight_decay))
+        maximize = _checks.one_of("maximize", maximize, (False, True))
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         self.exclude_bias_and_norm = bool(exclude_bias_and_norm)
+        self.maximize = bool(maximize)
         self._excluded_names = None
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
@@ -128,6 +144,18 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             gradient, ops.multiply(constant(self.weight_decay, variable.dtype), variable)
         )
 
+    def shrink(self, variable, learning_rate):
+        """PyTorch's decoupled decay, ``w *= 1 - lr * weight_decay``, where `variable` decays."""
+        if self.decays(variable):
+            dtype = variable.dtype
+            factor = self.per_step(
+                "shrink",
+                learning_rate,
+                dtype,
+                lambda: 1 - ops.cast(learning_rate, dtype) * constant(self.weight_decay, dtype),
+            )
+            self.assign(variable, ops.multiply(variable, factor))
+
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         """Keras's loop of `update_step` over the variables, with `per_step` values shared, on
         dense gradients.
@@ -138,8 +166,12 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         ``g1 + g2``): Keras's own Adagrad, RMSprop and Adam get the wrong second moment there.
         kerasdl sums the copies first (``tf.convert_to_tensor``), which is PyTorch's dense
         embedding gradient.
+
+        With ``maximize`` each gradient is negated here, once, for every optimizer.
         """
         grads = [_summed(gradient) for gradient in grads]
+        if self.maximize:
+            grads = [ops.negative(gradient) for gradient in grads]
         self._per_step_values = {}
         try:
             super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -181,6 +213,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             {
                 "exclude_bias_and_norm": self.exclude_bias_and_norm,
                 "exclude_from_weight_decay": self._excluded_names,
+                "maximize": self.maximize,
             }
         )
         return config

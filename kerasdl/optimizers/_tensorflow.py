@@ -45,7 +45,29 @@ def resource_handle(variable):
 
 
 def apply_adam(handles, gradient, *, lr, beta_1, beta_2, beta_1_power, beta_2_power, epsilon_hat):
-    """One fused Adam step on ``handles = (variable, m, v)`` (resource handles)."""
+    """One fused Adam step on ``handles = (variable, m, v)``, or an AMSGrad step on
+    ``(variable, m, v, v_max)`` (resource handles).
+
+    ``ResourceApplyAdamWithAmsgrad`` takes ``v_max = max(v_max, v)`` and divides by
+    ``sqrt(v_max) + epsilon_hat``: PyTorch's AMSGrad by the same identity as above.
+    """
+    if len(handles) == 4:
+        variable, m, v, v_max = handles
+        tf.raw_ops.ResourceApplyAdamWithAmsgrad(
+            var=variable,
+            m=m,
+            v=v,
+            vhat=v_max,
+            beta1_power=beta_1_power,
+            beta2_power=beta_2_power,
+            lr=lr,
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=epsilon_hat,
+            grad=tf.convert_to_tensor(gradient),
+            use_locking=False,
+        )
+        return
     variable, m, v = handles
     tf.raw_ops.ResourceApplyAdam(
         var=variable,

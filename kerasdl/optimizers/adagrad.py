@@ -11,29 +11,31 @@ from kerasdl.optimizers._base import KerasdlOptimizer, constant
 class Adagrad(KerasdlOptimizer):
     """AdaGrad (chapter 3.2.5), as PyTorch's `Adagrad` (epsilon outside the root).
 
-    Update rule, with `eta` the learning rate, `lambda` `weight_decay` and `G`
-    starting at `initial_accumulator_value`:
+    Update rule at step `t` (from 1), with `eta` the learning rate, `lambda`
+    `weight_decay` and `G` starting at `initial_accumulator_value`:
 
     ```
     g = g + lambda * w          # L2, only when weight_decay > 0
     G = G + g^2
-    w = w - eta * g / (sqrt(G) + epsilon)
+    eta_t = eta / (1 + (t - 1) * lr_decay)
+    w = w - eta_t * g / (sqrt(G) + epsilon)
     ```
 
-    PyTorch's `lr_decay` (`eta_t = eta / (1 + (t - 1) * lr_decay)`) is not an
-    argument: pass `keras.optimizers.schedules.InverseTimeDecay(eta, decay_steps=1,
-    decay_rate=lr_decay)` as the learning rate, which is the same sequence.
-    Keras's `Adagrad` differs: `sqrt(G + epsilon)`, `epsilon=1e-7`,
-    `initial_accumulator_value=0.1`.
+    `lr_decay` is PyTorch's (the same sequence as passing
+    `keras.optimizers.schedules.InverseTimeDecay(eta, decay_steps=1, decay_rate=lr_decay)`
+    as the learning rate, computed here in the variable's dtype). Keras's `Adagrad`
+    differs: `sqrt(G + epsilon)`, `epsilon=1e-7`, `initial_accumulator_value=0.1`.
 
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable. Defaults to `0.01`.
         epsilon: float `> 0`, added to `sqrt(G)`. Defaults to `1e-10`.
+        lr_decay: float `>= 0`, PyTorch's `lr_decay`. Defaults to `0.0`.
         initial_accumulator_value: float `>= 0`, the starting `G`. Defaults to `0.0`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -57,9 +59,11 @@ class Adagrad(KerasdlOptimizer):
         initial_accumulator_value=0.0,
         weight_decay=0.0,
         exclude_bias_and_norm=False,
+        lr_decay=0.0,
         **kwargs,
     ):
         epsilon = float(_checks.positive("epsilon", epsilon))
+        lr_decay = float(_checks.non_negative("lr_decay", lr_decay))
         initial_accumulator_value = float(
             _checks.non_negative("initial_accumulator_value", initial_accumulator_value)
         )
@@ -71,6 +75,7 @@ class Adagrad(KerasdlOptimizer):
         )
         self.epsilon = epsilon
         self.initial_accumulator_value = initial_accumulator_value
+        self.lr_decay = lr_decay
 
     def build(self, variables):
         if self.built:
@@ -87,6 +92,9 @@ class Adagrad(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
+        if self.lr_decay:
+            t = ops.cast(self.iterations, variable.dtype)  # t - 1
+            lr = ops.divide(lr, 1 + t * constant(self.lr_decay, variable.dtype))
         epsilon = constant(self.epsilon, variable.dtype)
         gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
         G = self._accumulators[self._get_variable_index(variable)]
@@ -100,6 +108,7 @@ class Adagrad(KerasdlOptimizer):
             {
                 "epsilon": self.epsilon,
                 "initial_accumulator_value": self.initial_accumulator_value,
+                "lr_decay": self.lr_decay,
             }
         )
         return config

@@ -24,6 +24,9 @@ class Adam(KerasdlOptimizer):
         where m_hat = m / (1 - beta_1^t), v_hat = v / (1 - beta_2^t)
     ```
 
+    With `amsgrad=True` (Reddi et al., 2018; PyTorch's `amsgrad`) the denominator uses the
+    running maximum `v_max = max(v_max, v)` of `v` instead of `v`.
+
     computed as PyTorch does: `step_size = eta / (1 - beta_1^t)`, then
     `w -= step_size * m / (sqrt(v) / sqrt(1 - beta_2^t) + epsilon)`.
     `weight_decay` here is the L2 of chapter 3.4.3 (PyTorch's `Adam(weight_decay=...)`);
@@ -38,10 +41,14 @@ class Adam(KerasdlOptimizer):
         beta_2: float in `[0, 1)`, the decay of `v`. Defaults to `0.999`.
         epsilon: float `> 0`, added to `sqrt(v_hat)`. Defaults to `1e-8`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
+        amsgrad: bool, PyTorch's AMSGrad variant (the maximum of `v` so far in the
+            denominator). Defaults to `False`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
-            whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel (one
+            whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel
+            (`ResourceApplyAdamWithAmsgrad` with `amsgrad=True`; one
             pass over each variable, the same update up to rounding) instead of the
             `keras.ops` code. `None` uses it where it can (TensorFlow variables of a float
             dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
@@ -59,6 +66,7 @@ class Adam(KerasdlOptimizer):
 
     References:
         - [Kingma and Ba, 2015](https://arxiv.org/abs/1412.6980)
+        - [Reddi, Kale and Kumar, 2018](https://openreview.net/forum?id=ryQu7f-RZ) for `amsgrad`
         - [PyTorch `torch.optim.Adam`](https://pytorch.org/docs/stable/generated/torch.optim.Adam.html)
     """
 
@@ -71,9 +79,11 @@ class Adam(KerasdlOptimizer):
         weight_decay=0.0,
         exclude_bias_and_norm=False,
         fused=None,
+        amsgrad=False,
         **kwargs,
     ):
         beta_1 = checked_rate("beta_1", beta_1)
+        amsgrad = _checks.one_of("amsgrad", amsgrad, (False, True))
         fused = _checks.one_of("fused", fused, (None, False, True))
         fused = None if fused is None else bool(fused)
         if fused and keras.backend.backend() != "tensorflow":
@@ -94,6 +104,7 @@ class Adam(KerasdlOptimizer):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.fused = fused
+        self.amsgrad = bool(amsgrad)
 
     def build(self, variables):
         if self.built:
@@ -105,6 +116,12 @@ class Adam(KerasdlOptimizer):
         self._velocities = [
             self.add_variable_from_reference(variable, name="velocity") for variable in variables
         ]
+        self._velocity_maxima = []
+        if self.amsgrad:
+            self._velocity_maxima = [
+                self.add_variable_from_reference(variable, name="velocity_max")
+                for variable in variables
+            ]
 
     def decay(self, gradient, variable, learning_rate):
         """Adam's weight decay: L2 on the gradient. `AdamW` overrides it."""
@@ -115,7 +132,8 @@ class Adam(KerasdlOptimizer):
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
-        handles = self._fused_handles(variable, m, v)
+        slots = (m, v, self._velocity_maxima[index]) if self.amsgrad else (m, v)
+        handles = self._fused_handles(variable, *slots)
         if handles is not None:
             self._fused_update_step(handles, gradient, variable, learning_rate)
             return
@@ -131,6 +149,10 @@ class Adam(KerasdlOptimizer):
         self.assign(
             v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
         )
+        if self.amsgrad:
+            v_max = self._velocity_maxima[index]
+            self.assign(v_max, ops.maximum(v_max, v))
+            v = v_max
         denominator = ops.add(ops.divide(ops.sqrt(v), root_bias_correction_2), epsilon)
         self.assign_sub(variable, ops.multiply(step_size, ops.divide(m, denominator)))
 
@@ -142,9 +164,9 @@ class Adam(KerasdlOptimizer):
         root_bias_correction_2 = ops.sqrt(1 - ops.power(constant(self.beta_2, dtype), step))
         return lr, step_size, root_bias_correction_2
 
-    def _fused_handles(self, variable, m, v):
-        """The resource handles of `(variable, m, v)` when the fused kernel runs this update,
-        else None (see `fused`)."""
+    def _fused_handles(self, variable, *slots):
+        """The resource handles of `(variable, m, v[, v_max])` when the fused kernel runs this
+        update, else None (see `fused`)."""
         if self.fused is False:
             return None
         if keras.backend.backend() == "tensorflow" and (
@@ -152,7 +174,7 @@ class Adam(KerasdlOptimizer):
         ):
             from kerasdl.optimizers import _tensorflow
 
-            handles = tuple(_tensorflow.resource_handle(x) for x in (variable, m, v))
+            handles = tuple(_tensorflow.resource_handle(x) for x in (variable, *slots))
             if None not in handles:
                 return handles
         if self.fused:
@@ -193,6 +215,7 @@ class Adam(KerasdlOptimizer):
                 "beta_1": self.beta_1,
                 "beta_2": self.beta_2,
                 "epsilon": self.epsilon,
+                "amsgrad": self.amsgrad,
                 "fused": self.fused,
             }
         )

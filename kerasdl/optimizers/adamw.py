@@ -29,9 +29,12 @@ class AdamW(Adam):
         beta_1: float in `[0, 1)`, the decay of `m`. Defaults to `0.9`.
         beta_2: float in `[0, 1)`, the decay of `v`. Defaults to `0.999`.
         epsilon: float `> 0`, added to `sqrt(v_hat)`. Defaults to `1e-8`.
-        weight_decay: float `>= 0`, the decoupled decay `lambda`. Defaults to `0.01`.
+        weight_decay: float `>= 0`, the decoupled decay `lambda` (`None` is refused, as in
+            Keras: pass `0.0` for no decay). Defaults to `0.01`.
+        amsgrad: bool, PyTorch's AMSGrad variant (see `Adam`). Defaults to `False`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
             whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel (one
             pass over each variable, the same update up to rounding) instead of the
@@ -64,8 +67,14 @@ class AdamW(Adam):
         weight_decay=0.01,
         exclude_bias_and_norm=False,
         fused=None,
+        amsgrad=False,
         **kwargs,
     ):
+        if weight_decay is None:
+            raise ValueError(
+                "Argument `weight_decay` must be a float >= 0 (0.0 for no decay); AdamW does "
+                "not take None. Received: weight_decay=None"
+            )
         super().__init__(
             learning_rate=learning_rate,
             beta_1=beta_1,
@@ -74,6 +83,7 @@ class AdamW(Adam):
             weight_decay=weight_decay,
             exclude_bias_and_norm=exclude_bias_and_norm,
             fused=fused,
+            amsgrad=amsgrad,
             **kwargs,
         )
 

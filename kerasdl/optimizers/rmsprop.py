@@ -9,7 +9,7 @@ from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
 
 @keras.saving.register_keras_serializable(package="kerasdl")
 class RMSprop(KerasdlOptimizer):
-    """RMSprop (chapter 3.2.6), as PyTorch's `RMSprop(alpha=rho)` without momentum.
+    """RMSprop (chapter 3.2.6), as PyTorch's `RMSprop(alpha=rho)`, with its options.
 
     Update rule, with `eta` the learning rate, `lambda` `weight_decay`; `G` and `A`
     start at 0:
@@ -28,19 +28,28 @@ class RMSprop(KerasdlOptimizer):
     w = w - eta * g / (sqrt(G - A^2) + epsilon)
     ```
 
-    PyTorch's `momentum` is not offered. Keras's `RMSprop` differs: `sqrt(G + epsilon)`,
-    `rho=0.9`, `epsilon=1e-7`.
+    With `momentum = mu > 0` (PyTorch's `momentum`) a buffer `B` (from 0) takes the step:
+
+    ```
+    B = mu * B + g / (root + epsilon)
+    w = w - eta * B
+    ```
+
+    Keras's `RMSprop` differs: `sqrt(G + epsilon)`, `rho=0.9`, `epsilon=1e-7`, and its
+    momentum buffer holds `eta * B`.
 
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable. Defaults to `0.01`.
         rho: float in `[0, 1)`, the decay of `G` (PyTorch's `alpha`). Defaults to `0.99`.
         epsilon: float `> 0`, added to the root. Defaults to `1e-8`.
+        momentum: float `>= 0`, PyTorch's `momentum`. Defaults to `0.0`.
         centered: bool; divide by the root of the centered second moment.
             Defaults to `False`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -66,9 +75,11 @@ class RMSprop(KerasdlOptimizer):
         centered=False,
         weight_decay=0.0,
         exclude_bias_and_norm=False,
+        momentum=0.0,
         **kwargs,
     ):
         rho = checked_rate("rho", rho)
+        momentum = float(_checks.non_negative("momentum", momentum))
         epsilon = float(_checks.positive("epsilon", epsilon))
         super().__init__(
             learning_rate=learning_rate,
@@ -79,6 +90,7 @@ class RMSprop(KerasdlOptimizer):
         self.rho = rho
         self.epsilon = epsilon
         self.centered = bool(centered)
+        self.momentum = momentum
 
     def build(self, variables):
         if self.built:
@@ -92,6 +104,12 @@ class RMSprop(KerasdlOptimizer):
         if self.centered:
             self._gradient_averages = [
                 self.add_variable_from_reference(variable, name="gradient_average")
+                for variable in variables
+            ]
+        self._momentum_buffers = []
+        if self.momentum:
+            self._momentum_buffers = [
+                self.add_variable_from_reference(variable, name="momentum_buffer")
                 for variable in variables
             ]
 
@@ -109,9 +127,21 @@ class RMSprop(KerasdlOptimizer):
             self.assign_add(A, ops.multiply(1 - rho, ops.subtract(gradient, A)))
             second_moment = ops.subtract(G, ops.square(A))
         denominator = ops.add(ops.sqrt(second_moment), epsilon)
-        self.assign_sub(variable, ops.multiply(lr, ops.divide(gradient, denominator)))
+        step = ops.divide(gradient, denominator)
+        if self.momentum:
+            B = self._momentum_buffers[index]
+            self.assign(B, ops.add(ops.multiply(constant(self.momentum, variable.dtype), B), step))
+            step = B
+        self.assign_sub(variable, ops.multiply(lr, step))
 
     def get_config(self):
         config = super().get_config()
-        config.update({"rho": self.rho, "epsilon": self.epsilon, "centered": self.centered})
+        config.update(
+            {
+                "rho": self.rho,
+                "epsilon": self.epsilon,
+                "centered": self.centered,
+                "momentum": self.momentum,
+            }
+        )
         return config

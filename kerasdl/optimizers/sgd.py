@@ -1,29 +1,47 @@
-"""Plain gradient descent, chapter 3.2.1."""
+"""Gradient descent, chapter 3.2.1, with PyTorch's `SGD` options (momentum, dampening, nesterov)."""
 
 import keras
 from keras import ops
 
-from kerasdl.optimizers._base import KerasdlOptimizer
+from kerasdl import _checks
+from kerasdl.optimizers._base import KerasdlOptimizer, constant
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
 class SGD(KerasdlOptimizer):
-    """Gradient descent without momentum (chapter 3.2.1), as PyTorch's `SGD(lr)`.
+    """Gradient descent (chapter 3.2.1), as PyTorch's `SGD`, with its `momentum` options.
 
-    Update rule, with `eta` the learning rate and `lambda` `weight_decay`:
+    Update rule, with `eta` the learning rate, `lambda` `weight_decay`, `mu` `momentum`
+    and `tau` `dampening`:
 
     ```
+    g = -g                      # only with maximize=True
     g = g + lambda * w          # L2, only when weight_decay > 0
+    b = g                                   # first step (PyTorch starts the buffer at g)
+    b = mu * b + (1 - tau) * g              # later steps          } only when mu > 0
+    g = g + mu * b  if nesterov else  b                            }
     w = w - eta * g
     ```
 
+    This is `torch.optim.SGD` step for step, its heavy-ball buffer included (it starts at
+    `g`, not at 0). The chapter's moving-average momentum (3.2.3, `v` from 0) is
+    `kerasdl.optimizers.Momentum`, and its look-ahead form (3.2.4) `Nesterov`; they stay
+    as the chapter writes them. Keras's `SGD(momentum=mu)` stores `-eta * b` and has no
+    dampening.
+
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
-            or a callable. Defaults to `0.01`.
+            or a callable. Defaults to `0.01` (the chapter's; PyTorch 2.13's is `0.001`).
+        momentum: float `>= 0`, PyTorch's `momentum`. Defaults to `0.0` (plain descent).
+        dampening: float, PyTorch's `dampening` (the buffer takes `(1 - dampening) * g`
+            after the first step). Defaults to `0.0`.
+        nesterov: bool, PyTorch's Nesterov form; needs `momentum > 0` and `dampening == 0`.
+            Defaults to `False`.
         weight_decay: float `>= 0`, L2 added to the gradient (PyTorch's meaning, not
             Keras's decoupled decay). Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
+        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -39,15 +57,61 @@ class SGD(KerasdlOptimizer):
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
     """
 
-    def __init__(self, learning_rate=0.01, weight_decay=0.0, exclude_bias_and_norm=False, **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        dampening=0.0,
+        nesterov=False,
+        weight_decay=0.0,
+        exclude_bias_and_norm=False,
+        **kwargs,
+    ):
+        momentum = float(_checks.non_negative("momentum", momentum))
+        dampening = float(_checks.real("dampening", dampening))
+        nesterov = _checks.one_of("nesterov", nesterov, (False, True))
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError(
+                "`nesterov=True` needs `momentum > 0` and `dampening == 0` (as PyTorch's SGD). "
+                f"Received: momentum={momentum}, dampening={dampening}"
+            )
         super().__init__(
             learning_rate=learning_rate,
             weight_decay=weight_decay,
             exclude_bias_and_norm=exclude_bias_and_norm,
             **kwargs,
         )
+        self.momentum = momentum
+        self.dampening = dampening
+        self.nesterov = bool(nesterov)
+
+    def build(self, variables):
+        if self.built:
+            return
+        super().build(variables)
+        self._momentum_buffers = []
+        if self.momentum:
+            self._momentum_buffers = [
+                self.add_variable_from_reference(variable, name="momentum_buffer")
+                for variable in variables
+            ]
 
     def update_step(self, gradient, variable, learning_rate):
-        lr = ops.cast(learning_rate, variable.dtype)
-        gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        gradient = self.l2(ops.cast(gradient, dtype), variable)
+        if self.momentum:
+            mu = constant(self.momentum, dtype)
+            b = self._momentum_buffers[self._get_variable_index(variable)]
+            damped = ops.multiply(1 - constant(self.dampening, dtype), gradient)
+            later = ops.add(ops.multiply(mu, b), damped)
+            self.assign(b, ops.where(ops.equal(self.iterations, 0), gradient, later))
+            gradient = ops.add(gradient, ops.multiply(mu, b)) if self.nesterov else b
         self.assign_sub(variable, ops.multiply(lr, gradient))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov}
+        )
+        return config

@@ -21,9 +21,22 @@ import pytest
 from keras import ops
 
 import kerasdl.optimizers
-from kerasdl.optimizers import SGD, Adagrad, Adam, AdamW, Momentum, Nesterov, RMSprop
+from kerasdl.optimizers import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Momentum,
+    NAdam,
+    Nesterov,
+    RAdam,
+    RMSprop,
+)
 
-ALL = (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW)
+CHAPTER = (SGD, Momentum, Nesterov, Adagrad, RMSprop, Adam, AdamW)
+ALL = (*CHAPTER, Adadelta, Adamax, NAdam, RAdam)
 TOLERANCE = {"float64": 1e-6, "float32": 1e-5}
 
 IDS, CASES = goldens.cases("optimizers")
@@ -345,6 +358,61 @@ def _adam_steps(lr=0.05, b1=0.8, b2=0.9, eps=0.01, wd=0.05, decoupled=False):
     return tuple(out)
 
 
+def _adadelta_steps(lr=0.5, rho=0.8, eps=0.01, wd=0.05):
+    w, G, D = W0, 0.0, 0.0
+    out = []
+    for g in (G1, G2):
+        g = g + wd * w
+        G = rho * G + (1 - rho) * g**2
+        delta = np.sqrt(D + eps) / np.sqrt(G + eps) * g
+        D = rho * D + (1 - rho) * delta**2
+        w = w - lr * delta
+        out.append(w)
+    return tuple(out)
+
+
+def _adamax_steps(lr=0.05, b1=0.8, b2=0.9, eps=0.01, wd=0.05):
+    w, m, u = W0, 0.0, 0.0
+    out = []
+    for t, g in ((1, G1), (2, G2)):
+        g = g + wd * w
+        m = b1 * m + (1 - b1) * g
+        u = np.maximum(b2 * u, np.abs(g) + eps)
+        w = w - lr / (1 - b1**t) * m / u
+        out.append(w)
+    return tuple(out)
+
+
+def _nadam_steps(lr=0.05, b1=0.8, b2=0.9, eps=0.01, wd=0.05, psi=0.1):
+    """Dozat's NAdam with PyTorch's momentum schedule mu_t = b1 (1 - 0.5 0.96^(t psi))."""
+    w, m, v, product = W0, 0.0, 0.0, 1.0
+    out = []
+    for t, g in ((1, G1), (2, G2)):
+        g = g + wd * w
+        mu = b1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
+        product *= mu
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g**2
+        v_hat = v / (1 - b2**t)
+        m_bar = (1 - mu) * g / (1 - product) + mu_next * m / (1 - product * mu_next)
+        w = w - lr * m_bar / (np.sqrt(v_hat) + eps)
+        out.append(w)
+    return tuple(out)
+
+
+def _radam_steps(lr=0.05, b1=0.8, b2=0.5, eps=0.01, wd=0.05):
+    """beta_2 = 0.5: rho_inf = 3, so both steps are the un-rectified momentum step."""
+    w, m = W0, 0.0
+    out = []
+    for t, g in ((1, G1), (2, G2)):
+        g = g + wd * w
+        m = b1 * m + (1 - b1) * g
+        w = w - lr * m / (1 - b1**t)
+        out.append(w)
+    return tuple(out)
+
+
 HAND = {
     "SGD": (dict(learning_rate=0.1, weight_decay=0.05), _sgd_steps),
     "Momentum": (dict(learning_rate=0.1, momentum=0.8, weight_decay=0.05), _momentum_steps),
@@ -364,6 +432,29 @@ HAND = {
     "AdamW": (
         dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.01, weight_decay=0.05),
         lambda: _adam_steps(decoupled=True),
+    ),
+    "Adadelta": (
+        dict(learning_rate=0.5, rho=0.8, epsilon=0.01, weight_decay=0.05),
+        _adadelta_steps,
+    ),
+    "Adamax": (
+        dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.01, weight_decay=0.05),
+        _adamax_steps,
+    ),
+    "NAdam": (
+        dict(
+            learning_rate=0.05,
+            beta_1=0.8,
+            beta_2=0.9,
+            epsilon=0.01,
+            weight_decay=0.05,
+            momentum_decay=0.1,
+        ),
+        _nadam_steps,
+    ),
+    "RAdam": (
+        dict(learning_rate=0.05, beta_1=0.8, beta_2=0.5, epsilon=0.01, weight_decay=0.05),
+        _radam_steps,
     ),
 }
 
@@ -539,12 +630,30 @@ INVALID = [
     (AdamW, {"epsilon": 0}, "Argument `epsilon` must be > 0"),
     (Adam, {"fused": "yes"}, "Argument `fused` must be one of None, False, True"),
     (Adam, {"clipnorm": 1.0, "clipvalue": 1.0}, "Only one of `clipnorm`"),  # Keras's check
-    (SGD, {"momentum": 0.9}, "not recognized"),  # SGD has no momentum: use Momentum
+    (SGD, {"momentum": -0.9}, "Argument `momentum` must be >= 0"),
+    (SGD, {"nesterov": True}, r"`nesterov=True` needs `momentum > 0` and `dampening == 0`"),
+    (SGD, {"momentum": 0.9, "dampening": 0.1, "nesterov": True}, "needs `momentum > 0`"),
+    (SGD, {"dampening": float("nan")}, "Argument `dampening` must be a real number"),
+    (SGD, {"maximize": "yes"}, "Argument `maximize` must be one of False, True"),
+    (SGD, {"amsgrad": True}, "not recognized"),  # an option SGD does not have
+    (RMSprop, {"momentum": -0.1}, "Argument `momentum` must be >= 0"),
+    (Adagrad, {"lr_decay": -0.1}, "Argument `lr_decay` must be >= 0"),
+    (Adam, {"amsgrad": 1.5}, "Argument `amsgrad` must be one of False, True"),
+    (AdamW, {"weight_decay": None}, "AdamW does not take None"),
+    (Adadelta, {"rho": 1.0}, r"Argument `rho` must be in \[0.0, 1.0\)"),
+    (Adadelta, {"epsilon": 0.0}, "Argument `epsilon` must be > 0"),
+    (Adamax, {"beta_2": 1.0}, r"Argument `beta_2` must be in \[0.0, 1.0\)"),
+    (NAdam, {"momentum_decay": -1.0}, "Argument `momentum_decay` must be >= 0"),
+    (NAdam, {"decoupled_weight_decay": "no"}, "Argument `decoupled_weight_decay` must be one"),
+    (RAdam, {"beta_1": 1.0}, r"Argument `beta_1` must be in \[0.0, 1.0\)"),
+    (RAdam, {"epsilon": -1.0}, "Argument `epsilon` must be > 0"),
 ]
 
 
 @pytest.mark.parametrize(
-    "cls, kwargs, message", INVALID, ids=[f"{c.__name__}-{next(iter(k))}" for c, k, _ in INVALID]
+    "cls, kwargs, message",
+    INVALID,
+    ids=[f"{c.__name__}-{'-'.join(k)}" for c, k, _ in INVALID],
 )
 def test_invalid_arguments(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -570,6 +679,33 @@ DEFAULTS = {
     RMSprop: {"learning_rate": 0.01, "rho": 0.99, "epsilon": 1e-8, "centered": False},
     Adam: {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
     AdamW: {"learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "weight_decay": 0.01},
+    Adadelta: {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-6, "weight_decay": 0.0},
+    Adamax: {"learning_rate": 0.002, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+    NAdam: {
+        "learning_rate": 0.002,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+        "momentum_decay": 0.004,
+        "decoupled_weight_decay": False,
+    },
+    RAdam: {
+        "learning_rate": 0.001,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+        "decoupled_weight_decay": False,
+    },
+}
+# PyTorch 2.13's defaults of the options, where kerasdl's optimizer has them.
+OPTION_DEFAULTS = {
+    SGD: {"momentum": 0.0, "dampening": 0.0, "nesterov": False},
+    Adagrad: {"lr_decay": 0.0},
+    RMSprop: {"momentum": 0.0, "centered": False},
+    Adam: {"amsgrad": False},
+    AdamW: {"amsgrad": False},
 }
 
 
@@ -578,6 +714,9 @@ def test_defaults_are_pytorchs(cls):
     config = cls().get_config()
     for key, value in DEFAULTS[cls].items():
         assert config[key] == pytest.approx(value, rel=1e-7), key
+    for key, value in OPTION_DEFAULTS.get(cls, {}).items():
+        assert config[key] == value, key
+    assert config["maximize"] is False
     assert config["exclude_bias_and_norm"] is False
     assert config["exclude_from_weight_decay"] is None
 
@@ -649,3 +788,124 @@ def test_stateless_apply_matches_apply(cls):
     for g in (G1, G2):
         values, slots = optimizer.stateless_apply(slots, [ops.convert_to_tensor(g)], values)
     np.testing.assert_allclose(np.asarray(values[0]), stateful, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# PyTorch's options: maximize everywhere, amsgrad on the fused path, coverage.
+# ---------------------------------------------------------------------------
+
+# Every option kerasdl took from torch.optim, by class: each needs a golden case.
+OPTIONS = {
+    "SGD": ("momentum", "dampening", "nesterov", "maximize"),
+    "Momentum": ("maximize",),
+    "Nesterov": ("maximize",),
+    "Adagrad": ("lr_decay", "maximize"),
+    "RMSprop": ("momentum", "centered", "maximize"),
+    "Adam": ("amsgrad", "maximize"),
+    "AdamW": ("amsgrad", "maximize"),
+    "Adadelta": ("rho", "epsilon", "maximize"),
+    "Adamax": ("beta_1", "beta_2", "epsilon", "maximize"),
+    "NAdam": ("momentum_decay", "decoupled_weight_decay", "maximize"),
+    "RAdam": ("beta_1", "beta_2", "epsilon", "decoupled_weight_decay", "maximize"),
+}
+
+
+def test_golden_file_covers_every_option():
+    for name, options in OPTIONS.items():
+        cases = [c for c in TRAJECTORIES if c["keras"]["class"] == name]
+        for option in options:
+            assert any(c["keras"]["kwargs"].get(option) for c in cases), (name, option)
+        maximized = [c for c in cases if c["keras"]["kwargs"].get("maximize")]
+        assert maximized and all(c["torch"]["kwargs"]["maximize"] for c in maximized), name
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_maximize_is_descent_on_the_negated_gradient(cls):
+    kwargs, _ = HAND[cls.__name__]
+    with floatx("float64"):
+        ascended = two_steps(cls(**kwargs, maximize=True))
+        w = keras.Variable(W0, dtype="float64", name="kernel")
+        optimizer = cls(**kwargs)
+        descended = []
+        for g in (G1, G2):
+            optimizer.apply([ops.convert_to_tensor(-g, dtype="float64")], [w])
+            descended.append(w.numpy())
+    for a, d in zip(ascended, descended, strict=True):
+        np.testing.assert_array_equal(a, d)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_fused_kernel_covers_amsgrad_and_maximize(cls):
+    variables = [keras.Variable(np.ones((3, 2))), keras.Variable(np.ones(2))]
+    ams = traced_op_types(cls(amsgrad=True, maximize=True), variables)
+    assert ams.count("ResourceApplyAdamWithAmsgrad") == 2
+    assert "ResourceApplyAdam" not in ams
+    unfused = traced_op_types(cls(amsgrad=True, fused=False), variables)
+    assert not {"ResourceApplyAdam", "ResourceApplyAdamWithAmsgrad"} & set(unfused)
+
+
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+def test_amsgrad_keeps_the_maximum_of_v(cls):
+    """After a large then a small gradient the AMSGrad step is smaller than Adam's."""
+    with floatx("float64"):
+        steps = {}
+        for amsgrad in (False, True):
+            w = keras.Variable([1.0], dtype="float64")
+            optimizer = cls(learning_rate=0.1, weight_decay=0.0, amsgrad=amsgrad, fused=False)
+            for g in (10.0, 0.1):
+                before = w.numpy()
+                optimizer.apply([ops.convert_to_tensor([g], dtype="float64")], [w])
+            steps[amsgrad] = float(before[0] - w.numpy()[0])
+            if amsgrad:
+                v, v_max = optimizer._velocities[0].numpy(), optimizer._velocity_maxima[0].numpy()
+                assert v_max[0] > v[0]
+    assert 0 < steps[True] < steps[False]
+
+
+def test_sgd_momentum_buffer_starts_at_the_gradient():
+    """torch.optim.SGD: b_1 = g_1 (not (1 - dampening) g_1), then b = mu b + (1 - tau) g."""
+    with floatx("float64"):
+        w = keras.Variable(W0, dtype="float64")
+        optimizer = SGD(learning_rate=0.1, momentum=0.9, dampening=0.5)
+        optimizer.apply([ops.convert_to_tensor(G1, dtype="float64")], [w])
+        assert_close(w.numpy(), W0 - 0.1 * G1, 1e-12, "first step")
+        optimizer.apply([ops.convert_to_tensor(G2, dtype="float64")], [w])
+        assert_close(w.numpy(), W0 - 0.1 * G1 - 0.1 * (0.9 * G1 + 0.5 * G2), 1e-12, "second")
+
+
+def test_plain_sgd_has_no_momentum_buffer():
+    optimizer = SGD()
+    optimizer.build([keras.Variable(W0)])
+    assert [v.name for v in optimizer.variables] == ["iteration", "learning_rate"]
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [
+        (SGD, {"momentum": 0.9, "dampening": 0.1, "maximize": True}),
+        (SGD, {"momentum": 0.9, "nesterov": True}),
+        (RMSprop, {"momentum": 0.5, "centered": True}),
+        (Adagrad, {"lr_decay": 0.01}),
+        (Adam, {"amsgrad": True, "maximize": True}),
+        (AdamW, {"amsgrad": True}),
+        (NAdam, {"momentum_decay": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1}),
+        (RAdam, {"decoupled_weight_decay": True, "weight_decay": 0.1}),
+    ],
+    ids=lambda x: x.__name__ if isinstance(x, type) else "-".join(x),
+)
+def test_options_round_trip(cls, kwargs, tmp_path):
+    optimizer = cls(**kwargs)
+    config = optimizer.get_config()
+    for key, value in kwargs.items():
+        assert config[key] == value, key
+    assert cls.from_config(json.loads(json.dumps(config))).get_config() == config
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    variables = model.trainable_variables
+    optimizer.apply([ops.ones(v.shape) * 0.3 for v in variables], variables)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.get_config() == config
+    for a, b in zip(loaded.optimizer.variables, optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -392,6 +392,382 @@ def specs():
             ),
             f64,
         ),
+        *option_specs(),
+        *new_optimizer_specs(),
+    ]
+
+
+def option_specs():
+    """PyTorch's options on the chapter's optimizers: SGD's momentum, dampening and nesterov,
+    amsgrad, RMSprop's momentum, Adagrad's lr_decay, and maximize on every optimizer."""
+    both = ("float64", "float32")
+    f64 = ("float64",)
+    m = 0.9
+    return [
+        (
+            "sgd-momentum",
+            spec("SGD", {"learning_rate": 0.1, "momentum": m}, "SGD", {"lr": 0.1, "momentum": m}),
+            both,
+        ),
+        (
+            "sgd-momentum-dampening-l2",
+            spec(
+                "SGD",
+                {"learning_rate": 0.2, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.05},
+                "SGD",
+                {"lr": 0.2, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.05},
+            ),
+            both,
+        ),
+        (
+            "sgd-momentum-nesterov-l2-bias-exempt",
+            spec(
+                "SGD",
+                {"learning_rate": 0.05, "momentum": 0.7, "nesterov": True, "weight_decay": 0.1},
+                "SGD",
+                {"lr": 0.05, "momentum": 0.7, "nesterov": True, "weight_decay": 0.1},
+                bias_decays=False,
+                exclusion=BIAS_AND_NORM,
+            ),
+            f64,
+        ),
+        (
+            "sgd-maximize-momentum-l2",
+            spec(
+                "SGD",
+                {"learning_rate": 0.1, "momentum": 0.5, "weight_decay": 0.05, "maximize": True},
+                "SGD",
+                {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.05, "maximize": True},
+            ),
+            f64,
+        ),
+        (
+            "momentum-maximize",
+            spec(
+                "Momentum",
+                {"learning_rate": 0.5, "momentum": m, "maximize": True},
+                "SGD",
+                {"lr": 0.5 * (1 - m), "momentum": m, "maximize": True},
+            ),
+            f64,
+        ),
+        (
+            "nesterov-maximize-l2",
+            spec(
+                "Nesterov",
+                {"learning_rate": 0.05, "momentum": m, "weight_decay": 0.1, "maximize": True},
+                "SGD",
+                {
+                    "lr": 0.05,
+                    "momentum": m,
+                    "nesterov": True,
+                    "weight_decay": 0.1,
+                    "maximize": True,
+                },
+            ),
+            f64,
+        ),
+        (
+            "adagrad-lr-decay-option-l2",
+            spec(
+                "Adagrad",
+                {"learning_rate": 0.2, "lr_decay": 0.05, "weight_decay": 0.1},
+                "Adagrad",
+                {"lr": 0.2, "lr_decay": 0.05, "weight_decay": 0.1},
+            ),
+            both,
+        ),
+        (
+            "adagrad-maximize-l2",
+            spec(
+                "Adagrad",
+                {"learning_rate": 0.1, "weight_decay": 0.05, "maximize": True},
+                "Adagrad",
+                {"lr": 0.1, "weight_decay": 0.05, "maximize": True},
+            ),
+            f64,
+        ),
+        (
+            "rmsprop-momentum",
+            spec(
+                "RMSprop",
+                {"learning_rate": 0.002, "momentum": 0.8},
+                "RMSprop",
+                {"lr": 0.002, "momentum": 0.8},
+            ),
+            both,
+        ),
+        (
+            "rmsprop-centered-momentum-l2-bias-exempt",
+            spec(
+                "RMSprop",
+                {
+                    "learning_rate": 0.002,
+                    "centered": True,
+                    "momentum": 0.5,
+                    "weight_decay": 0.1,
+                },
+                "RMSprop",
+                {"lr": 0.002, "centered": True, "momentum": 0.5, "weight_decay": 0.1},
+                bias_decays=False,
+                exclusion=VAR_NAMES,
+            ),
+            f64,
+        ),
+        (
+            "rmsprop-maximize-l2",
+            spec(
+                "RMSprop",
+                {"learning_rate": 0.005, "weight_decay": 0.05, "maximize": True},
+                "RMSprop",
+                {"lr": 0.005, "weight_decay": 0.05, "maximize": True},
+            ),
+            f64,
+        ),
+        (
+            "adam-amsgrad",
+            spec(
+                "Adam",
+                {"learning_rate": 0.02, "amsgrad": True},
+                "Adam",
+                {"lr": 0.02, "amsgrad": True},
+            ),
+            both,
+        ),
+        (
+            "adam-amsgrad-l2-bias-exempt",
+            spec(
+                "Adam",
+                {"learning_rate": 0.01, "beta_2": 0.99, "amsgrad": True, "weight_decay": 0.2},
+                "Adam",
+                {"lr": 0.01, "betas": (0.9, 0.99), "amsgrad": True, "weight_decay": 0.2},
+                bias_decays=False,
+                exclusion=BIAS_AND_NORM,
+            ),
+            f64,
+        ),
+        (
+            "adam-maximize-l2",
+            spec(
+                "Adam",
+                {"learning_rate": 0.01, "weight_decay": 0.1, "maximize": True},
+                "Adam",
+                {"lr": 0.01, "weight_decay": 0.1, "maximize": True},
+            ),
+            f64,
+        ),
+        (
+            "adamw-amsgrad",
+            spec(
+                "AdamW",
+                {"learning_rate": 0.02, "weight_decay": 0.5, "amsgrad": True},
+                "AdamW",
+                {"lr": 0.02, "weight_decay": 0.5, "amsgrad": True},
+            ),
+            both,
+        ),
+        (
+            "adamw-amsgrad-maximize",
+            spec(
+                "AdamW",
+                {"learning_rate": 0.02, "weight_decay": 0.2, "amsgrad": True, "maximize": True},
+                "AdamW",
+                {"lr": 0.02, "weight_decay": 0.2, "amsgrad": True, "maximize": True},
+            ),
+            f64,
+        ),
+    ]
+
+
+def _family(keras_class, torch_class, default_lr, cases):
+    """Cases for one new optimizer: `(suffix, keras kwargs, torch kwargs, extra, dtypes)`."""
+    out = [
+        (
+            f"{keras_class.lower()}-default",
+            spec(keras_class, {}, torch_class, {"lr": default_lr}),
+            ("float64", "float32"),
+        )
+    ]
+    for suffix, keras_kwargs, torch_kwargs, extra, dtypes in cases:
+        out.append(
+            (
+                f"{keras_class.lower()}-{suffix}",
+                spec(keras_class, keras_kwargs, torch_class, torch_kwargs, **extra),
+                dtypes,
+            )
+        )
+    return out
+
+
+def new_optimizer_specs():
+    """Adadelta, Adamax, NAdam and RAdam: defaults, options, weight decay, maximize."""
+    both = ("float64", "float32")
+    f64 = ("float64",)
+    exempt = {"bias_decays": False, "exclusion": BIAS_AND_NORM}
+    by_name = {"bias_decays": False, "exclusion": VAR_NAMES}
+    return [
+        *_family(
+            "Adadelta",
+            "Adadelta",
+            1.0,
+            [
+                (
+                    "rho-eps-l2",
+                    {"learning_rate": 0.5, "rho": 0.8, "epsilon": 1e-4, "weight_decay": 0.05},
+                    {"lr": 0.5, "rho": 0.8, "eps": 1e-4, "weight_decay": 0.05},
+                    {},
+                    both,
+                ),
+                (
+                    "l2-bias-exempt",
+                    {"weight_decay": 0.2},
+                    {"lr": 1.0, "weight_decay": 0.2},
+                    exempt,
+                    f64,
+                ),
+                (
+                    "maximize",
+                    {"learning_rate": 2.0, "maximize": True},
+                    {"lr": 2.0, "maximize": True},
+                    {},
+                    f64,
+                ),
+            ],
+        ),
+        *_family(
+            "Adamax",
+            "Adamax",
+            0.002,
+            [
+                (
+                    "betas-eps-l2",
+                    {
+                        "learning_rate": 0.02,
+                        "beta_1": 0.8,
+                        "beta_2": 0.99,
+                        "epsilon": 1e-3,
+                        "weight_decay": 0.1,
+                    },
+                    {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-3, "weight_decay": 0.1},
+                    {},
+                    both,
+                ),
+                (
+                    "l2-bias-exempt",
+                    {"learning_rate": 0.02, "weight_decay": 0.3},
+                    {"lr": 0.02, "weight_decay": 0.3},
+                    by_name,
+                    f64,
+                ),
+                (
+                    "maximize",
+                    {"learning_rate": 0.01, "maximize": True},
+                    {"lr": 0.01, "maximize": True},
+                    {},
+                    f64,
+                ),
+            ],
+        ),
+        *_family(
+            "NAdam",
+            "NAdam",
+            0.002,
+            [
+                (
+                    "momentum-decay-l2",
+                    {
+                        "learning_rate": 0.02,
+                        "beta_1": 0.85,
+                        "momentum_decay": 0.05,
+                        "weight_decay": 0.1,
+                    },
+                    {
+                        "lr": 0.02,
+                        "betas": (0.85, 0.999),
+                        "momentum_decay": 0.05,
+                        "weight_decay": 0.1,
+                    },
+                    {},
+                    both,
+                ),
+                (
+                    "decoupled",
+                    {"learning_rate": 0.02, "weight_decay": 0.5, "decoupled_weight_decay": True},
+                    {"lr": 0.02, "weight_decay": 0.5, "decoupled_weight_decay": True},
+                    {},
+                    both,
+                ),
+                (
+                    "decoupled-bias-exempt",
+                    {"learning_rate": 0.01, "weight_decay": 1.0, "decoupled_weight_decay": True},
+                    {"lr": 0.01, "weight_decay": 1.0, "decoupled_weight_decay": True},
+                    exempt,
+                    f64,
+                ),
+                (
+                    "l2-bias-exempt",
+                    {"learning_rate": 0.01, "weight_decay": 0.3},
+                    {"lr": 0.01, "weight_decay": 0.3},
+                    by_name,
+                    f64,
+                ),
+                (
+                    "maximize",
+                    {"learning_rate": 0.01, "maximize": True},
+                    {"lr": 0.01, "maximize": True},
+                    {},
+                    f64,
+                ),
+            ],
+        ),
+        *_family(
+            "RAdam",
+            "RAdam",
+            0.001,
+            [
+                (
+                    "betas-eps-l2",
+                    {
+                        "learning_rate": 0.02,
+                        "beta_1": 0.8,
+                        "beta_2": 0.99,
+                        "epsilon": 1e-6,
+                        "weight_decay": 0.1,
+                    },
+                    {"lr": 0.02, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1},
+                    {},
+                    both,
+                ),
+                (
+                    "decoupled",
+                    {"learning_rate": 0.02, "weight_decay": 0.5, "decoupled_weight_decay": True},
+                    {"lr": 0.02, "weight_decay": 0.5, "decoupled_weight_decay": True},
+                    {},
+                    both,
+                ),
+                (
+                    "decoupled-bias-exempt",
+                    {"learning_rate": 0.01, "weight_decay": 1.0, "decoupled_weight_decay": True},
+                    {"lr": 0.01, "weight_decay": 1.0, "decoupled_weight_decay": True},
+                    by_name,
+                    f64,
+                ),
+                (
+                    "l2-bias-exempt",
+                    {"learning_rate": 0.01, "weight_decay": 0.3},
+                    {"lr": 0.01, "weight_decay": 0.3},
+                    exempt,
+                    f64,
+                ),
+                (
+                    "maximize",
+                    {"learning_rate": 0.01, "maximize": True},
+                    {"lr": 0.01, "maximize": True},
+                    {},
+                    f64,
+                ),
+            ],
+        ),
     ]
 
 
