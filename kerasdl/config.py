@@ -175,19 +175,48 @@ OPTIMIZERS = {
     "rmsprop": "RMSprop",
     "adam": "Adam",
     "adamw": "AdamW",
+    "adadelta": "Adadelta",
+    "adamax": "Adamax",
+    "nadam": "NAdam",
+    "radam": "RAdam",
 }
 #: The optional `[optimizer]` fields each optimizer takes (all take learning_rate,
 #: weight_decay, exclude_bias_and_norm and clipnorm).
 OPTIMIZER_PARAMS = {
-    "sgd": (),
-    "momentum": ("momentum",),
-    "nesterov": ("momentum",),
-    "adagrad": ("epsilon",),
-    "rmsprop": ("rho", "epsilon"),
-    "adam": ("beta_1", "beta_2", "epsilon"),
-    "adamw": ("beta_1", "beta_2", "epsilon"),
+    "sgd": ("momentum", "dampening", "nesterov", "maximize"),
+    "momentum": ("momentum", "maximize"),
+    "nesterov": ("momentum", "maximize"),
+    "adagrad": ("epsilon", "lr_decay", "maximize"),
+    "rmsprop": ("rho", "epsilon", "momentum", "centered", "maximize"),
+    "adam": ("beta_1", "beta_2", "epsilon", "amsgrad", "maximize"),
+    "adamw": ("beta_1", "beta_2", "epsilon", "amsgrad", "maximize"),
+    "adadelta": ("rho", "epsilon", "maximize"),
+    "adamax": ("beta_1", "beta_2", "epsilon", "maximize"),
+    "nadam": (
+        "beta_1",
+        "beta_2",
+        "epsilon",
+        "momentum_decay",
+        "decoupled_weight_decay",
+        "maximize",
+    ),
+    "radam": ("beta_1", "beta_2", "epsilon", "decoupled_weight_decay", "maximize"),
 }
-_OPTIONAL_OPTIMIZER_PARAMS = ("momentum", "beta_1", "beta_2", "epsilon", "rho")
+_OPTIONAL_OPTIMIZER_PARAMS = (
+    "momentum",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "rho",
+    "dampening",
+    "nesterov",
+    "amsgrad",
+    "centered",
+    "lr_decay",
+    "momentum_decay",
+    "decoupled_weight_decay",
+    "maximize",
+)
 #: Config name -> class in `kerasdl.schedules` (None: a constant learning rate).
 SCHEDULES = {
     "none": None,
@@ -477,7 +506,7 @@ class OptimizerConfig:
         None,
         help=f"momentum factor ({_takers('momentum')})",
         rule=_UNIT,
-        doc="none: the optimizer's default (0.9)",
+        doc="none: the optimizer's default (0.9 momentum and nesterov, 0 sgd and rmsprop)",
         flag=Flag("--momentum", OPTIMIZATION, "X"),
     )
     beta_1: float | None = setting(
@@ -490,13 +519,58 @@ class OptimizerConfig:
         None,
         help=f"term added to the denominator ({_takers('epsilon')})",
         rule=_POSITIVE,
-        doc="none: PyTorch's (1e-10 Adagrad, 1e-8 the others)",
+        doc="none: PyTorch's (1e-10 adagrad, 1e-6 adadelta, 1e-8 the others)",
     )
     rho: float | None = setting(
         None,
-        help=f"squared-gradient decay, PyTorch's alpha ({_takers('rho')})",
+        help=f"squared-gradient decay, PyTorch's alpha for rmsprop ({_takers('rho')})",
         rule=_UNIT,
-        doc="none: 0.99",
+        doc="none: 0.99 rmsprop, 0.9 adadelta",
+    )
+    dampening: float | None = setting(
+        None,
+        help=f"PyTorch's SGD dampening of the momentum buffer ({_takers('dampening')})",
+        rule=_UNIT,
+        doc="none: 0",
+    )
+    nesterov: bool | None = setting(
+        None,
+        help=f"PyTorch's SGD Nesterov momentum ({_takers('nesterov')})",
+        rule=Bool(),
+        doc="none: false; true needs momentum > 0 and no dampening",
+    )
+    amsgrad: bool | None = setting(
+        None, help=f"AMSGrad variant ({_takers('amsgrad')})", rule=Bool(), doc="none: false"
+    )
+    centered: bool | None = setting(
+        None,
+        help=f"centered RMSprop, by the gradient's variance ({_takers('centered')})",
+        rule=Bool(),
+        doc="none: false",
+    )
+    lr_decay: float | None = setting(
+        None,
+        help=f"PyTorch's Adagrad lr_decay ({_takers('lr_decay')})",
+        rule=_NON_NEGATIVE,
+        doc="none: 0",
+    )
+    momentum_decay: float | None = setting(
+        None,
+        help=f"NAdam's momentum schedule ({_takers('momentum_decay')})",
+        rule=_NON_NEGATIVE,
+        doc="none: 0.004",
+    )
+    decoupled_weight_decay: bool | None = setting(
+        None,
+        help=f"decoupled (AdamW-like) weight decay ({_takers('decoupled_weight_decay')})",
+        rule=Bool(),
+        doc="none: false (L2 added to the gradient)",
+    )
+    maximize: bool | None = setting(
+        None,
+        help=f"ascend the objective, PyTorch's maximize ({_takers('maximize')})",
+        rule=Bool(),
+        doc="none: false",
     )
     exclude_bias_and_norm: bool = setting(
         False, help="no weight decay on biases and normalisation parameters"
@@ -1309,6 +1383,13 @@ def _check_optimizer(o: OptimizerConfig):
             value,
             name in OPTIMIZER_PARAMS[o.name],
             f"unset (none) for {o.name!r}; only " + ", ".join(repr(t) for t in takers) + " take it",
+        )
+    if o.nesterov:
+        _check(
+            "optimizer.nesterov",
+            o.nesterov,
+            (o.momentum or 0) > 0 and not o.dampening,
+            "false unless optimizer.momentum > 0 and optimizer.dampening is 0 or none",
         )
 
 

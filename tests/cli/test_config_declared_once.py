@@ -96,7 +96,7 @@ def test_every_list_of_sizes_has_a_real_upper_bound():
 
 def test_a_name_field_suggests_the_closest_name():
     with pytest.raises(ConfigError, match=r"did you mean 'adam'\?\)$"):
-        TrainConfig().override({"optimizer.name": "adamx"}).validate()
+        TrainConfig().override({"optimizer.name": "adaam"}).validate()
     with pytest.raises(ConfigError, match=r"did you mean 'cosine'\?\)$"):
         TrainConfig().override({"schedule.name": "cosin"}).validate()
 

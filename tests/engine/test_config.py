@@ -168,6 +168,20 @@ _UNIT = st.floats(0.0, 1.0, exclude_max=True, allow_nan=False)
 _POSITIVE = st.floats(1e-12, 1e6, allow_nan=False)
 
 
+# The optional [optimizer] fields that are not a rate in [0, 1). `nesterov` only false: true
+# needs momentum and no dampening (a check of its own).
+_OPTIONAL_STRATEGIES = {
+    "epsilon": _POSITIVE,
+    "lr_decay": _POSITIVE,
+    "momentum_decay": _POSITIVE,
+    "nesterov": st.just(False),
+    "amsgrad": st.booleans(),
+    "centered": st.booleans(),
+    "decoupled_weight_decay": st.booleans(),
+    "maximize": st.booleans(),
+}
+
+
 @st.composite
 def valid_configs(draw):
     dataset = draw(st.sampled_from(cfg.DATASETS))
@@ -181,7 +195,7 @@ def valid_configs(draw):
     watchable = cfg.monitors(task, validation=validation_split > 0)
     optimizer = draw(st.sampled_from(list(cfg.OPTIMIZERS)))
     optional = {
-        name: draw(st.none() | (_POSITIVE if name == "epsilon" else _UNIT))
+        name: draw(st.none() | _OPTIONAL_STRATEGIES.get(name, _UNIT))
         for name in cfg.OPTIMIZER_PARAMS[optimizer]
     }
     regularizer = draw(st.sampled_from(list(cfg.REGULARIZERS)))
@@ -540,19 +554,19 @@ _OPTIMIZER_NAMES = "'sgd', 'momentum', 'nesterov', 'adagrad', 'rmsprop', 'adam',
             {"optimizer.momentum": 0.9},
             "optimizer.momentum",
             0.9,
-            "unset (none) for 'adamw'; only 'momentum', 'nesterov' take it",
+            "unset (none) for 'adamw'; only 'sgd', 'momentum', 'nesterov', 'rmsprop' take it",
         ),
         (
             {"optimizer.name": "sgd", "optimizer.beta_1": 0.9},
             "optimizer.beta_1",
             0.9,
-            "unset (none) for 'sgd'; only 'adam', 'adamw' take it",
+            "unset (none) for 'sgd'; only 'adam', 'adamw', 'adamax', 'nadam', 'radam' take it",
         ),
         (
             {"optimizer.rho": 0.9},
             "optimizer.rho",
             0.9,
-            "unset (none) for 'adamw'; only 'rmsprop' take it",
+            "unset (none) for 'adamw'; only 'rmsprop', 'adadelta' take it",
         ),
         (
             {"optimizer.name": "momentum", "optimizer.momentum": 1.0},
@@ -640,7 +654,7 @@ def test_unknown_optimizer_lists_every_valid_name_and_suggests_one():
     message = str(info.value)
     for name in cfg.OPTIMIZERS:
         assert repr(name) in message
-    assert message.endswith("(did you mean 'adam'?)")
+    assert message.endswith("(did you mean 'adamax'?)")
 
 
 def test_validate_catches_wrong_types_in_a_config_built_by_hand():
@@ -677,7 +691,21 @@ def _build(module, spec):
 def test_optimizer_spec_builds_the_kerasdl_optimizer(name):
     import kerasdl.optimizers
 
-    params = {"momentum": 0.8, "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-6, "rho": 0.95}
+    params = {
+        "momentum": 0.8,
+        "beta_1": 0.8,
+        "beta_2": 0.99,
+        "epsilon": 1e-6,
+        "rho": 0.95,
+        "dampening": 0.1,
+        "nesterov": False,
+        "amsgrad": True,
+        "centered": True,
+        "lr_decay": 0.01,
+        "momentum_decay": 0.01,
+        "decoupled_weight_decay": True,
+        "maximize": True,
+    }
     overrides = {"optimizer.name": name, "optimizer.learning_rate": 0.05}
     overrides.update({f"optimizer.{p}": params[p] for p in cfg.OPTIMIZER_PARAMS[name]})
     overrides["optimizer.clipnorm"] = 2.0
