@@ -117,7 +117,7 @@ def test_train_offers_every_flagged_field_with_its_declared_help():
             assert f"--no-{spec.flag.option[2:]}" in option.secondary_opts
         if spec.flag.envvar:
             assert option.envvar == spec.flag.envvar
-    own = {"--config", "--set", "--resume", "--ui", "--help"}
+    own = {"--config", "--set", "--resume", "--ui", "--print-config", "--help"}
     config_options = set(options) - own
     assert config_options == {s.flag.option for s in flagged}
 
