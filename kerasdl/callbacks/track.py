@@ -53,6 +53,25 @@ class _Unseen(Exception):
 # ----------------------------------------------------------------------------- the event log
 
 
+class _TensorBoard:
+    """`kerasdl.tensorboard_files.TensorBoardSink` for a Track run: its hyperparameters are the
+    fit's description (``run_started``'s ``fit``: optimizer config, loss, epochs, batch size)."""
+
+    def __init__(self, run_dir: Path):
+        from kerasdl import tensorboard_files as tb
+
+        self._sink = tb.TensorBoardSink(run_dir / tb.TENSORBOARD_DIR)
+        self._run_id = run_dir.name
+
+    def __call__(self, event) -> None:
+        if event.get("type") == "run_started" and event.get("resumed_from") is None:
+            fit = event.get("fit") or {}
+            keys = ("optimizer", "loss", "validation", "epochs", "batch_size", "early_stopping")
+            described = {key: fit[key] for key in keys if key in fit}
+            self._sink.files.hparams(described, self._run_id, event.get("time"))
+        self._sink(event)
+
+
 class _TrackLog(EventLog):
     """`EventLog` as a Track drives it: the epoch's event is written once every callback of the
     fit has seen the epoch, and a learning-rate change nothing known explains says so.
@@ -349,6 +368,10 @@ class Track(keras.callbacks.Callback):
             ``print``). Defaults to none.
         batch_interval_s: Least seconds between two ``batch`` events, ``>= 0``. Defaults to
             0.25.
+        tensorboard: Also write TensorBoard event files into ``<run dir>/tensorboard`` (as
+            ``kerasdl train --tensorboard``: each epoch's scalars, the learning rate, the
+            early-stopping wait, the test metrics if any, and the fit's description as
+            hyperparameters when the ``tensorboard`` package is installed). Defaults to False.
 
     Example:
 
@@ -379,6 +402,7 @@ class Track(keras.callbacks.Callback):
         stop_on_nan: bool = True,
         sinks: Iterable[Callable[[dict], None]] = (),
         batch_interval_s: float = 0.25,
+        tensorboard: bool = False,
     ):
         super().__init__()
         if run_name is not None and not runs._RUN_ID.fullmatch(str(run_name)):
@@ -412,6 +436,7 @@ class Track(keras.callbacks.Callback):
         self.stop_on_nan = bool(stop_on_nan)
         self.sinks = list(sinks)
         self.batch_interval_s = float(batch_interval_s)
+        self.tensorboard = bool(tensorboard)
         self.run_dir: Path | None = None
         self.status: str | None = None
         self.finished: dict | None = None
@@ -602,6 +627,8 @@ class Track(keras.callbacks.Callback):
     def _open_writer(self) -> EventWriter:
         """The run's `EventWriter`, with Track's sinks and those of the watchers attached now."""
         writer = EventWriter(self.run_dir / runs.EVENTS_FILE, sinks=self.sinks)
+        if self.tensorboard:
+            writer.add_sink(_TensorBoard(self.run_dir))
         with _watchers_lock:
             self._watchers = list(_watchers)
         for watcher in self._watchers:

@@ -226,3 +226,35 @@ def test_a_resumed_run_continues_its_step_history_and_tensorboard_files(tmp_path
     assert {run: board.get(run) for run in expected} == expected
     assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) == 1  # hparams once
     assert hparams["."].session_start_info.group_name == "resumed"
+
+
+def test_track_writes_tensorboard_files_of_any_fit(tmp_path):
+    """`Track(tensorboard=True)` on a plain Keras fit: TensorBoard reads back each epoch's logs
+    (as events.jsonl holds them) and the fit's description as hyperparameters."""
+    import keras
+
+    from kerasdl.callbacks import Track
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5], dtype="float32"))[:, None]
+    net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    net.compile(keras.optimizers.SGD(0.05), "mse")
+    track = Track(tmp_path, run_name="fit-tb", tensorboard=True)
+    stopper = keras.callbacks.EarlyStopping(patience=5)
+    net.fit(
+        x, y, epochs=3, batch_size=16, validation_split=0.25, verbose=0, callbacks=[track, stopper]
+    )
+    board, hparams = read_board(track.run_dir / tensorboard_files.TENSORBOARD_DIR)
+    epochs = [e for e in read_events(track.run_dir / "events.jsonl") if e["type"] == "epoch_ended"]
+    assert len(epochs) == 3
+    for folder, prefix in (("train", ""), ("validation", "val_")):
+        points = board[folder]["epoch_loss"]
+        assert [step for step, _ in points] == [1, 2, 3]
+        expected = [f32(e["metrics"][f"{prefix}loss"]) for e in epochs]
+        assert [value for _, value in points] == expected
+    assert [v for _, v in board["train"]["epoch_learning_rate"]] == [f32(0.05)] * 3
+    assert "epoch_early_stopping_wait" in board["train"]
+    values = hparams[next(iter(hparams))].session_start_info.hparams
+    assert values["loss"].string_value == "mse"
+    assert values["optimizer.config.learning_rate"].number_value == pytest.approx(0.05)
