@@ -3,11 +3,13 @@
 Two measurements:
 
 1. **Side by side** (the figure): the preset on full MNIST for ``--epochs`` epochs, each run in a
-   fresh process, the sides alternating ``--rounds`` times: ``off`` (``system_metrics =
-   false``), ``on`` (the default: a sample every 2 s) and ``on@0.1s`` (a sample every 0.1 s,
-   20 times the default rate: a cost too small to see at 2 s shows there). An epoch's time is
-   the wall time between two ``epoch_ended`` events; the first epoch (tracing) is left out; a
-   run's steady epoch is the median of the others, a side's the median of its runs.
+   fresh process, the sides alternating ``--rounds`` times: ``none`` (neither the sampler nor
+   the step history: the baseline every ratio is over), ``off`` (``system_metrics = false``,
+   the step history on), ``on`` (both on, the default: a sample every 2 s) and ``on@0.1s`` (a
+   sample every 0.1 s, 20 times the default rate: a cost too small to see at 2 s shows there).
+   An epoch's time is the wall time between two ``epoch_ended`` events; the first epoch
+   (tracing) is left out; a run's steady epoch is the median of the others, a side's the median
+   of its runs.
 2. **Per call** (``--micro``, in this process, no training): one reading
    (`kerasdl.system_metrics.reader`: ``os.times``, ``/proc/stat``, ``/proc/self/statm``,
    ``getrusage``) and one reading emitted as a ``system`` event to a file (`EventWriter`).
@@ -32,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIDES = {
+    "none": ["system_metrics=false", "step_history=false"],  # neither recorder: the baseline
     "off": ["system_metrics=false"],
     "on": [],
     "on@0.1s": ["system_metrics_interval_s=0.1"],
@@ -101,7 +104,7 @@ def side_by_side(args) -> dict:
     per_round = {
         name: statistics.median(
             on["steady_s"] / off["steady_s"]
-            for on, off in zip(runs[name], runs["off"], strict=True)
+            for on, off in zip(runs[name], runs["none"], strict=True)
         )
         for name in runs
     }
@@ -111,8 +114,8 @@ def side_by_side(args) -> dict:
         "cpus": os.cpu_count(),
         "load_1min": {"min": min(load), "max": max(load)},
         "steady_s": medians,
-        "ratio_over_off": {name: medians[name] / medians["off"] for name in medians},
-        "round_ratio_over_off": per_round,
+        "ratio_over_none": {name: medians[name] / medians["none"] for name in medians},
+        "round_ratio_over_none": per_round,
         "runs": runs,
     }
 
@@ -161,12 +164,12 @@ def main() -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if "steady_s" in summary:
-        print("| side | steady epoch, median of runs (s) | runs | / off | / off, by round |")
+        print("| side | steady epoch, median of runs (s) | runs | / none | / none, by round |")
         print("| --- | --- | --- | --- | --- |")
         for name in SIDES:
             each = ", ".join(f"{r['steady_s']:.3f}" for r in summary["runs"][name])
-            ratio = summary["ratio_over_off"][name]
-            by_round = summary["round_ratio_over_off"][name]
+            ratio = summary["ratio_over_none"][name]
+            by_round = summary["round_ratio_over_none"][name]
             steady = summary["steady_s"][name]
             print(f"| {name} | {steady:.3f} | {each} | {ratio:.3f} | {by_round:.3f} |")
         print(f"\n1-minute load average during the runs: {summary['load_1min']}")

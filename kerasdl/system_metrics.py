@@ -391,13 +391,19 @@ class SystemSampler:
 # ----------------------------------------------------------------------------- for the views
 
 
-def fmt_mb(value: float | None) -> str:
-    """MiB as ``"812 MiB"`` or ``"3.2 GiB"``; ``"-"`` for None."""
+def fmt_mb(value: float | None, *, gib_from: float = 1024) -> str:
+    """MiB as ``"812 MiB"`` or, from ``gib_from`` MiB on, ``"3.2 GiB"``; ``"-"`` for None.
+
+    A process's RSS is shown in MiB up to 10 GiB (``gib_from=10240``: ``"1310 MiB"``), so the
+    same run reads the same on machines where it peaks a little under or over 1 GiB."""
     if value is None:
         return "-"
-    if value >= 1024:
+    if value >= gib_from:
         return f"{value / 1024:.1f} GiB"
     return f"{value:.0f} MiB"
+
+
+_RSS_GIB_FROM = 10240
 
 
 def _percent(value: float | None) -> str:
@@ -416,7 +422,7 @@ def summary_text(record) -> str | None:
         return None
     peak, mean = record.system_peak, record.system_mean
     rss = peak.get("rss_peak_mb", peak.get("rss_mb"))
-    parts = [f"peak RSS {fmt_mb(rss)}"]
+    parts = [f"peak RSS {fmt_mb(rss, gib_from=_RSS_GIB_FROM)}"]
     cpu = mean("cpu_percent")
     if cpu is not None:
         cores = record.system.get("cpu_count") or peak.get("cpu_count")
@@ -446,7 +452,7 @@ def latest_text(record) -> str | None:
     if not record.system_samples:
         return None
     parts = [f"CPU {_percent(latest.get('cpu_percent'))}"]
-    parts.append(f"RSS {fmt_mb(latest.get('rss_mb'))}")
+    parts.append(f"RSS {fmt_mb(latest.get('rss_mb'), gib_from=_RSS_GIB_FROM)}")
     if latest.get("machine_cpu_percent") is not None:
         parts.append(f"machine {_percent(latest['machine_cpu_percent'])}")
     if latest.get("gpu_memory_mb") is not None:

@@ -77,3 +77,10 @@ def test_the_texts_of_the_views():
                                           (1536, "1.5 GiB")])  # fmt: skip
 def test_fmt_mb(mb, text):
     assert system_metrics.fmt_mb(mb) == text
+
+
+def test_rss_stays_in_mib_up_to_10_gib():
+    """The same run peaks a little under 1 GiB on one machine and over it on another: its
+    ``runs show`` line reads the same on both (docs/cli.md's example is checked as text)."""
+    for rss, shown in ((1000.0, "1000 MiB"), (1400.0, "1400 MiB"), (12288.0, "12.0 GiB")):
+        assert system_metrics.summary_text(_record([{"rss_mb": rss}])) == f"peak RSS {shown}"

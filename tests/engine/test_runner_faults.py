@@ -207,7 +207,7 @@ def test_missing_dataset_fails_before_any_event(tmp_path):
     [
         ({"schedule.warmup_epochs": 3}, "schedule.warmup_epochs"),  # not < epochs
         ({"model.dropout": [0.5]}, "model.dropout"),  # one per hidden layer
-        ({"optimizer.name": "adamax"}, "optimizer.name"),
+        ({"optimizer.name": "adamz"}, "optimizer.name"),  # no such optimizer
         ({"loss.name": "mse"}, "loss.name"),  # not for a classification dataset
     ],
 )
