@@ -45,7 +45,6 @@ class Adam(KerasdlOptimizer):
             denominator). Defaults to `False`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
-        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
             whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel
             (`ResourceApplyAdamWithAmsgrad` with `amsgrad=True`; one
@@ -53,7 +52,9 @@ class Adam(KerasdlOptimizer):
             `keras.ops` code. `None` uses it where it can (TensorFlow variables of a float
             dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
             Defaults to `None`.
-        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+        **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
+            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 

@@ -34,14 +34,15 @@ class AdamW(Adam):
         amsgrad: bool, PyTorch's AMSGrad variant (see `Adam`). Defaults to `False`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
-        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
         fused: `None`, `True` or `False`, as PyTorch's `fused`. On the TensorFlow backend,
             whether the update runs as TensorFlow's fused `ResourceApplyAdam` kernel (one
             pass over each variable, the same update up to rounding) instead of the
             `keras.ops` code. `None` uses it where it can (TensorFlow variables of a float
             dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
             Defaults to `None`.
-        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+        **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
+            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 

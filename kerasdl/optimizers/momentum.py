@@ -32,8 +32,9 @@ class Momentum(KerasdlOptimizer):
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
-        maximize: bool; if `True` ascend (the gradient is negated). Defaults to `False`.
-        **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
+        **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
+            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
 
