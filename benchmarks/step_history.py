@@ -23,17 +23,16 @@ the per-call figures are steadier.
 """
 
 import argparse
-import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _fresh import run_child, train_preset
+
 SIDES = {
     "off": ["step_history=false"],
     "steps": [],
@@ -43,48 +42,19 @@ SIDES = {
 
 def child(data_dir: str, epochs: int, sets: list[str]) -> dict:
     """One run of the preset (in this process): the times of its ``epoch_ended`` events."""
-    import threading
-
-    from kerasdl.config import TrainConfig, parse_assignments
-    from kerasdl.runner import train
-
-    times, inside = [], []
-    stop = threading.Event()
-
-    def on_event(event):
-        if event["type"] == "epoch_ended":
-            times.append(time.perf_counter())
-            inside.append(event["epoch_seconds"])
-            if len(times) >= epochs - 1:
-                stop.set()  # seen during the next epoch: the run stops after it
-
-    with tempfile.TemporaryDirectory() as runs_dir:
-        config = TrainConfig().override(
-            {
-                "runs_dir": runs_dir,
-                "data.name": "mnist",
-                "data.data_dir": data_dir,
-                **parse_assignments(sets),
-            }
-        )
-        summary = train(config, sinks=[on_event], stop=stop)
+    inside = []
+    with train_preset(
+        data_dir, epochs, sets, on_epoch=lambda e: inside.append(e["epoch_seconds"])
+    ) as (summary, between):
         rows = 0
         steps_file = summary.run_dir / "steps.jsonl"
         if steps_file.exists():
             rows = len(steps_file.read_text().splitlines()) - 1
-    between = [b - a for a, b in itertools.pairwise(times)]
     return {"between_s": between, "epoch_seconds": inside, "step_rows": rows}
 
 
 def run_side(name: str, data_dir: str, epochs: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = [sys.executable, __file__, "--child", "--data-dir", data_dir, "--epochs", str(epochs)]
-    for assignment in SIDES[name]:
-        args += ["--set", assignment]
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["steady_s"] = statistics.median(result["between_s"])
-    return result
+    return run_child(__file__, data_dir, epochs, SIDES[name])
 
 
 def side_by_side(args) -> dict:

@@ -22,17 +22,16 @@ machine makes the side-by-side numbers noisy (the sides alternate, so slow drift
 """
 
 import argparse
-import itertools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _fresh import run_child, train_preset
+
 SIDES = {
     "none": ["system_metrics=false", "step_history=false"],  # neither recorder: the baseline
     "off": ["system_metrics=false"],
@@ -43,46 +42,16 @@ SIDES = {
 
 def child(data_dir: str, epochs: int, sets: list[str]) -> dict:
     """One run of the preset (in this process): the times of its ``epoch_ended`` events."""
-    import threading
-
-    from kerasdl.config import TrainConfig, parse_assignments
     from kerasdl.events import read_events
-    from kerasdl.runner import train
 
-    times = []
-    stop = threading.Event()
-
-    def on_event(event):
-        if event["type"] == "epoch_ended":
-            times.append(time.perf_counter())
-            if len(times) >= epochs - 1:
-                stop.set()  # seen during the next epoch: the run stops after it
-
-    with tempfile.TemporaryDirectory() as runs_dir:
-        config = TrainConfig().override(
-            {
-                "runs_dir": runs_dir,
-                "data.name": "mnist",
-                "data.data_dir": data_dir,
-                **parse_assignments(sets),
-            }
-        )
-        summary = train(config, sinks=[on_event], stop=stop)
+    with train_preset(data_dir, epochs, sets) as (summary, between):
         events = read_events(summary.run_dir / "events.jsonl")
     samples = sum(1 for e in events if e["type"] == "system")
-    between = [b - a for a, b in itertools.pairwise(times)]
     return {"between_s": between, "samples": samples}
 
 
 def run_side(name: str, data_dir: str, epochs: int) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    args = [sys.executable, __file__, "--child", "--data-dir", data_dir, "--epochs", str(epochs)]
-    for assignment in SIDES[name]:
-        args += ["--set", assignment]
-    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["steady_s"] = statistics.median(result["between_s"])
-    return result
+    return run_child(__file__, data_dir, epochs, SIDES[name])
 
 
 def side_by_side(args) -> dict:

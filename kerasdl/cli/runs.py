@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kerasdl import safe_text, system_metrics
+from kerasdl import safe_text
 from kerasdl.cli import errors
 from kerasdl.cli import options as opt
 from kerasdl.cli import runs_organise as org
@@ -361,6 +361,8 @@ def show(run: opt.RunArg, runs_dir: opt.RunsDir = Path("runs")):
     rows.append(("best", _best_text(info.best)))
     test = " ".join(f"{k} {fmt_number(v)}" for k, v in (info.test_metrics or {}).items())
     rows.append(("test", test or "-"))
+    from kerasdl import system_metrics  # only `runs show` needs it: not on --help's path
+
     system = None if info.record is None else system_metrics.summary_text(info.record)
     if system:
         rows.append(("system", system))
