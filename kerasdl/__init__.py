@@ -16,12 +16,13 @@ _SUBMODULES = (
     "optimizers",
     "regularizers",
     "schedules",
+    "torch_port",
 )
 
 # Engine modules, also loaded on first attribute access (``kerasdl.runner.train``).
 _ENGINE = ("config", "data", "events", "runs", "runner", "models", "dashboard")
 
-__all__ = ["__version__", "load_model", "register_all", *_SUBMODULES, *_ENGINE]
+__all__ = ["__version__", "from_torch", "load_model", "register_all", *_SUBMODULES, *_ENGINE]
 
 
 def register_all():
@@ -49,6 +50,10 @@ def load_model(filepath, **kwargs):
 
 
 def __getattr__(name):
+    if name == "from_torch":  # kerasdl.torch_port never imports torch itself
+        from kerasdl.torch_port import from_torch
+
+        return from_torch
     if name in _SUBMODULES or name in _ENGINE:
         module = importlib.import_module(f"{__name__}.{name}")
         globals()[name] = module
@@ -57,4 +62,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_SUBMODULES) | set(_ENGINE))
+    return sorted(set(globals()) | set(_SUBMODULES) | set(_ENGINE) | {"from_torch"})
