@@ -8,7 +8,7 @@ from conftest import frozen_clock, settle, wait_until, widget_text
 from kerasdl_tui.app import DashboardApp
 from kerasdl_tui.messages import SourceEnded
 from kerasdl_tui.screens.confirm import ConfirmScreen
-from kerasdl_tui.screens.help import HelpScreen
+from kerasdl_tui.screens.help import HELP_TEXT, HelpScreen
 from kerasdl_tui.sources import FileSource, ScriptedSource
 
 
@@ -144,3 +144,27 @@ async def test_s_only_warns_when_following_another_process(scenarios, tmp_path):
         await pilot.press("q")  # quits without asking: nothing trains here
         await pilot.pause()
     assert app.return_value is None  # the follower was stopped, not finished
+
+
+def test_the_help_names_every_key_of_the_screens():
+    """Each key bound on the app, the run screen and the runs browser is in the help text (a key
+    added without a help line fails here)."""
+    from textual.binding import Binding
+
+    from kerasdl_tui.screens.run import RunScreen
+    from kerasdl_tui.screens.runs import RunsScreen
+
+    names = {"question_mark": "?", "slash": "/", "escape": "escape", "space": "space"}
+    names["enter"] = "enter"
+    plain = HELP_TEXT.replace("[b]", "").replace("[/b]", "")
+    missing = []
+    for owner in (DashboardApp, RunScreen, RunsScreen):
+        for binding in owner.BINDINGS:
+            assert isinstance(binding, Binding)
+            for key in binding.key.split(","):
+                if key.startswith("ctrl+"):
+                    continue  # ctrl+c: the terminal's interrupt, not a dashboard key
+                shown = names.get(key, key)
+                if f" {shown} " not in f" {plain} ".replace("\n", " "):
+                    missing.append(f"{owner.__name__}: {key}")
+    assert not missing, f"keys with no line in the help: {missing}"

@@ -26,6 +26,8 @@ HELP_TEXT = """\
 [b]Runs browser[/b]
   [b]space[/b]  select a run to overlay (or click it twice)
   [b]enter[/b]  open the run   [b]m[/b] next metric   [b]r[/b] reload
+  [b]/[/b]      filter by name, tag, status or setting
+  [b]o[/b]      next sort column   [b]O[/b] reverse the sort
 [b]Charts[/b]
   [#5fafff]━[/] train  [#ffaf5f]━[/] validation  [yellow]◆[/] best epoch  [red]✗[/] NaN
   lr: [cyan]S[/] schedule step  [magenta]P[/] plateau cut  [green]W[/] warmup end,
