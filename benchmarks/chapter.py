@@ -10,7 +10,12 @@ test accuracies, kerasdl's peak memory, and how much slower ``kerasdl --help`` s
         --torch-python /path/to/venv-with-torch/bin/python --epochs 4 --rounds 2
 
 Targets (issue 5): epoch ratio <= 0.5, peak memory <= 1.5 GB, ``--help`` <= 0.4 s over
-``python -c pass``.
+``python -c pass``. ``--torch-python`` defaults to this Python (the project's environment has
+torch).
+
+`peers.py` is issue 19's wider comparison: the same 54,000 training images on every side,
+``torch.compile``, a JAX + optax loop, Keras ``fit`` on JAX, kerasdl on JAX, the quick start
+and the arithmetic floor.
 """
 
 import argparse
@@ -44,7 +49,7 @@ def startup_seconds(cmd, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", required=True)
-    parser.add_argument("--torch-python", required=True)
+    parser.add_argument("--torch-python", default=sys.executable)
     parser.add_argument("--epochs", type=int, default=4, help="epochs per timed run (>= 2)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
