@@ -20,10 +20,13 @@ rank (never from tensor values): Keras's ``exclude_from_weight_decay`` and the
 variable.
 """
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
+from kerasdl.optimizers import _groups
 
 
 def constant(value, dtype):
@@ -48,6 +51,33 @@ def checked_rate(name, value):
     return float(_checks.in_range(name, value, 0.0, 1.0))
 
 
+def or_schedule(check):
+    """`check`, except that a `LearningRateSchedule` (a value per step: a momentum schedule)
+    passes unchecked."""
+
+    def checked(name, value):
+        return value if _groups.is_schedule(value) else check(name, value)
+
+    return checked
+
+
+def flag(name, value):
+    """A bool option (``nesterov``, ``amsgrad``, ...) as ``bool``."""
+    return bool(_checks.one_of(name, value, (False, True)))
+
+
+def non_negative(name, value):
+    return float(_checks.non_negative(name, value))
+
+
+def positive(name, value):
+    return float(_checks.positive(name, value))
+
+
+def real(name, value):
+    return float(_checks.real(name, value))
+
+
 def _summed(gradient):
     """A ``tf.IndexedSlices`` gradient as the dense tensor it stands for (duplicate rows summed);
     anything else as it is."""
@@ -64,6 +94,11 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
     Subclasses call ``self.l2(gradient, variable)`` (coupled decay) or
     ``self.decays(variable)`` (to decay the variable themselves) in ``update_step``.
 
+    Subclasses read their hyperparameters per variable, through ``self.hyper(name, variable)``
+    (a tensor) or ``self.hyper_value(name, variable)`` (the Python value): the value of the
+    variable's parameter group, else the optimizer's own. Each declares in ``GROUP_CHECKS``
+    the hyperparameters a group may set (PyTorch's ``param_groups`` keys).
+
     Args:
         learning_rate: float ``>= 0``, a `LearningRateSchedule` or a callable.
         weight_decay: float ``>= 0``. Defaults to `0.0` (no decay).
@@ -71,10 +106,20 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             normalisation `gamma`/`beta`) do not decay. Defaults to `False`.
         maximize: bool. If `True`, ascend: each gradient is negated before the update
             (PyTorch's `maximize`). Defaults to `False`.
+        groups: list of dicts, PyTorch's parameter groups (see `kerasdl.optimizers._groups`
+            and docs/optimizers.md): each has one selector (``variables``, ``paths``,
+            ``pattern`` or ``max_rank``) and the hyperparameters it overrides. Defaults to
+            `None` (one group).
         **kwargs: Keras's base optimizer arguments (`clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
     """
+
+    GROUP_CHECKS: ClassVar[dict] = {
+        "learning_rate": lambda name, value: checked_learning_rate(value),
+        "weight_decay": non_negative,
+        "maximize": flag,
+    }
 
     def __init__(
         self,
@@ -82,6 +127,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         weight_decay=0.0,
         exclude_bias_and_norm=False,
         maximize=False,
+        groups=None,
         **kwargs,
     ):
         learning_rate = checked_learning_rate(learning_rate)
@@ -92,6 +138,19 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         self.exclude_bias_and_norm = bool(exclude_bias_and_norm)
         self.maximize = bool(maximize)
         self._excluded_names = None
+        self._groups = _groups.normalized(groups, self.GROUP_CHECKS, type(self).__name__)
+        self._membership = None
+        self._lr_sources = {}
+        self._group_scales = [
+            self.add_variable(
+                shape=(),
+                initializer="ones",
+                dtype=keras.backend.floatx(),
+                aggregation="only_first_replica",
+                name=f"group_{index}_lr_scale" if index < len(self._groups) else "default_lr_scale",
+            )
+            for index in range(len(self._groups) + 1 if self._groups else 0)
+        ]
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exempt variables from weight decay; call it before the optimizer is built.
@@ -119,6 +178,8 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             return
         super().build(variables)
         self._may_decay = [self._may_decay_now(variable) for variable in variables]
+        if self._groups:
+            self._membership = _groups.assign(self._groups, variables)
 
     def _may_decay_now(self, variable):
         # Decided on the Keras variable at build time, so that names mean the same on
@@ -132,17 +193,126 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             return False
         return self._use_weight_decay(variable)
 
+    # ------------------------------------------------------------------ parameter groups
+
+    @property
+    def groups(self):
+        """The parameter groups as `get_config` stores them (`None` without groups)."""
+        return _groups.to_config(self._groups) if self._groups else None
+
+    def group_of(self, variable):
+        """The index of `variable`'s parameter group, or `None` (the default group)."""
+        if not self._groups:
+            return None
+        return self._membership[self._get_variable_index(variable)]
+
+    def group_value(self, group, name):
+        """Hyperparameter `name` of `group` (an index, or `None` for the default group)."""
+        if group is not None:
+            overrides = self._groups[group][2]
+            if name in overrides:
+                return overrides[name]
+        return getattr(self, name)
+
+    def hyper_value(self, name, variable):
+        """The Python value (a float, a bool or a schedule) of `name` for `variable`."""
+        return self.group_value(self.group_of(variable), name)
+
+    def hyper(self, name, variable):
+        """Hyperparameter `name` for `variable` as a tensor of its dtype: `constant()` of a
+        float (exact in float64), or a schedule's value at this step (once per step)."""
+        value = self.hyper_value(name, variable)
+        dtype = variable.dtype
+        if _groups.is_schedule(value):
+            return self.per_step(
+                f"hyper:{name}:{id(value)}",
+                None,
+                dtype,
+                lambda: ops.cast(value(self.iterations), dtype),
+            )
+        return constant(value, dtype)
+
+    def _lr_source(self, group):
+        """How `group`'s learning rate is made from the optimizer's: ``("base",)``, ``("constant",
+        x)``, ``("schedule", s)`` or ``("factor", x / initial)``; decided once."""
+        if group in self._lr_sources:
+            return self._lr_sources[group]
+        value = None if group is None else self._groups[group][2].get("learning_rate")
+        base = self._learning_rate
+        if value is None:
+            source = ("base",)
+        elif _groups.is_schedule(value) or callable(value):
+            source = ("schedule", value)
+        elif isinstance(base, _groups._Schedule):
+            schedule, factor = _groups.rebased(base, value)
+            source = ("schedule", schedule) if schedule is not None else ("factor", factor)
+        elif callable(base):
+            raise ValueError(
+                "A parameter group's float learning_rate needs the optimizer's learning rate "
+                f"to be a float or a LearningRateSchedule, not a callable {base!r}."
+            )
+        else:
+            source = ("constant", value)
+        self._lr_sources[group] = source
+        return source
+
+    def group_learning_rate(self, group, learning_rate=None):
+        """`group`'s learning rate at this step (a tensor in the optimizer learning rate's
+        dtype): its source times its plateau scale (`ReduceLROnPlateau` lowers the scale)."""
+        if learning_rate is None:
+            learning_rate = self._get_current_learning_rate()
+        learning_rate = ops.convert_to_tensor(learning_rate)
+        dtype = learning_rate.dtype
+        source = self._lr_source(group)
+        if source[0] == "base":
+            lr = learning_rate
+        elif source[0] == "constant":
+            lr = constant(source[1], dtype)
+        elif source[0] == "factor":
+            lr = ops.multiply(learning_rate, constant(source[1], dtype))
+        elif _groups.is_schedule(source[1]):
+            lr = ops.cast(source[1](self.iterations), dtype)
+        else:
+            lr = ops.cast(source[1](), dtype)
+        if not self._groups:
+            return lr
+        scale = self._group_scales[len(self._groups) if group is None else group]
+        return ops.multiply(lr, ops.cast(scale, dtype))
+
+    def group_scale(self, group):
+        """The plateau scale variable of `group` (`None`: the default group)."""
+        return self._group_scales[len(self._groups) if group is None else group]
+
+    def any_group(self, name):
+        """Whether `name` is truthy in any group (slots a group needs are made for all)."""
+        return any(self.group_value(group, name) for group in self.group_indices())
+
+    def group_indices(self):
+        """The groups in order: ``0 .. len(groups) - 1``, then `None` (the default group)."""
+        return [*range(len(self._groups)), None]
+
+    def _partition(self, grads, variables):
+        parts = {}
+        for gradient, variable in zip(grads, variables, strict=True):
+            parts.setdefault(self.group_of(variable), ([], []))
+            parts[self.group_of(variable)][0].append(gradient)
+            parts[self.group_of(variable)][1].append(variable)
+        return [(group, *parts[group]) for group in self.group_indices() if group in parts]
+
+    # ------------------------------------------------------------------ weight decay
+
     def decays(self, variable):
         """Whether `variable` takes weight decay: a Python bool, decided in `build`."""
-        return bool(self.weight_decay) and self._may_decay[self._get_variable_index(variable)]
+        return (
+            bool(self.hyper_value("weight_decay", variable))
+            and self._may_decay[self._get_variable_index(variable)]
+        )
 
     def l2(self, gradient, variable):
         """The gradient with PyTorch's coupled decay: ``g + weight_decay * w``."""
         if not self.decays(variable):
             return gradient
-        return ops.add(
-            gradient, ops.multiply(constant(self.weight_decay, variable.dtype), variable)
-        )
+        return ops.add(gradient, ops.multiply(self.hyper("weight_decay", variable), variable))
 
     def shrink(self, variable, learning_rate):
         """PyTorch's decoupled decay, ``w *= 1 - lr * weight_decay``, where `variable` decays."""
@@ -152,7 +322,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
                 "shrink",
                 learning_rate,
                 dtype,
-                lambda: 1 - ops.cast(learning_rate, dtype) * constant(self.weight_decay, dtype),
+                lambda: 1 - ops.cast(learning_rate, dtype) * self.hyper("weight_decay", variable),
             )
             self.assign(variable, ops.multiply(variable, factor))
 
@@ -168,15 +338,26 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         embedding gradient.
 
         With ``maximize`` each gradient is negated here, once, for every optimizer.
+        With parameter groups, Keras's loop runs once per group, with the group's learning
+        rate (`group_learning_rate`) and its own `maximize`.
         """
         grads = [_summed(gradient) for gradient in grads]
-        if self.maximize:
-            grads = [ops.negative(gradient) for gradient in grads]
         self._per_step_values = {}
         try:
-            super()._backend_update_step(grads, trainable_variables, learning_rate)
+            if not self._groups:
+                if self.maximize:
+                    grads = [ops.negative(gradient) for gradient in grads]
+                super()._backend_update_step(grads, trainable_variables, learning_rate)
+                return
+            for group, group_grads, group_variables in self._partition(grads, trainable_variables):
+                if self.group_value(group, "maximize"):
+                    group_grads = [ops.negative(gradient) for gradient in group_grads]
+                self._active_group = group
+                lr = self.group_learning_rate(group, learning_rate)
+                super()._backend_update_step(group_grads, group_variables, lr)
         finally:
             self._per_step_values = None
+            self._active_group = None
 
     def per_step(self, name, learning_rate, dtype, compute):
         """`compute()`, computed once per step for all variables of `dtype`.
@@ -197,7 +378,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         values = getattr(self, "_per_step_values", None)
         if values is None:
             return compute()
-        key = (name, id(learning_rate), dtype)
+        key = (name, id(learning_rate), dtype, getattr(self, "_active_group", None))
         if key not in values:
             # The learning rate is kept with the value so that its id stays unique.
             values[key] = (learning_rate, compute())
@@ -214,6 +395,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
                 "exclude_bias_and_norm": self.exclude_bias_and_norm,
                 "exclude_from_weight_decay": self._excluded_names,
                 "maximize": self.maximize,
+                "groups": self.groups,
             }
         )
         return config
@@ -222,7 +404,25 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
         var_names = config.pop("exclude_from_weight_decay", None)
+        config["groups"] = _groups.from_config(config.get("groups"))
+        for key in ("momentum", "beta_1"):
+            if key in config:
+                config[key] = deserialized(config[key])
         optimizer = super().from_config(config, custom_objects=custom_objects)
         if var_names:
             optimizer.exclude_from_weight_decay(var_names=var_names)
         return optimizer
+
+
+def serialized(value):
+    """A hyperparameter for `get_config`: a schedule (momentum cycling) as Keras serializes it."""
+    if _groups.is_schedule(value):
+        return keras.saving.serialize_keras_object(value)
+    return value
+
+
+def deserialized(value):
+    """`serialized`'s inverse (`from_config`)."""
+    if isinstance(value, dict) and "class_name" in value:
+        return keras.saving.deserialize_keras_object(value)
+    return value

@@ -1,10 +1,16 @@
 """Adadelta, as PyTorch's `torch.optim.Adadelta`."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    positive,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -51,6 +57,12 @@ class Adadelta(KerasdlOptimizer):
         - [PyTorch `torch.optim.Adadelta`](https://pytorch.org/docs/stable/generated/torch.optim.Adadelta.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "rho": checked_rate,
+        "epsilon": positive,
+    }
+
     def __init__(
         self,
         learning_rate=1.0,
@@ -87,8 +99,8 @@ class Adadelta(KerasdlOptimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
-        rho = constant(self.rho, dtype)
-        epsilon = constant(self.epsilon, dtype)
+        rho = self.hyper("rho", variable)
+        epsilon = self.hyper("epsilon", variable)
         gradient = self.l2(ops.cast(gradient, dtype), variable)
         index = self._get_variable_index(variable)
         G, D = self._square_averages[index], self._delta_averages[index]

@@ -1,10 +1,17 @@
 """AdaGrad (chapter 3.2.5): per-coordinate steps shrink with the summed squared gradients."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    constant,
+    non_negative,
+    positive,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -53,6 +60,12 @@ class Adagrad(KerasdlOptimizer):
         - [PyTorch `torch.optim.Adagrad`](https://pytorch.org/docs/stable/generated/torch.optim.Adagrad.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "epsilon": positive,
+        "lr_decay": non_negative,
+    }
+
     def __init__(
         self,
         learning_rate=0.01,
@@ -93,10 +106,10 @@ class Adagrad(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        if self.lr_decay:
+        if self.hyper_value("lr_decay", variable):
             t = ops.cast(self.iterations, variable.dtype)  # t - 1
-            lr = ops.divide(lr, 1 + t * constant(self.lr_decay, variable.dtype))
-        epsilon = constant(self.epsilon, variable.dtype)
+            lr = ops.divide(lr, 1 + t * self.hyper("lr_decay", variable))
+        epsilon = self.hyper("epsilon", variable)
         gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
         G = self._accumulators[self._get_variable_index(variable)]
         self.assign_add(G, ops.square(gradient))

@@ -1,10 +1,19 @@
 """Adam (chapter 3.2.7), with PyTorch's arithmetic and PyTorch's L2 `weight_decay`."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    flag,
+    or_schedule,
+    positive,
+    serialized,
+)
 
 _FUSED_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
@@ -71,6 +80,14 @@ class Adam(KerasdlOptimizer):
         - [PyTorch `torch.optim.Adam`](https://pytorch.org/docs/stable/generated/torch.optim.Adam.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "beta_1": or_schedule(checked_rate),
+        "beta_2": checked_rate,
+        "epsilon": positive,
+        "amsgrad": flag,
+    }
+
     def __init__(
         self,
         learning_rate=0.001,
@@ -83,7 +100,7 @@ class Adam(KerasdlOptimizer):
         amsgrad=False,
         **kwargs,
     ):
-        beta_1 = checked_rate("beta_1", beta_1)
+        beta_1 = or_schedule(checked_rate)("beta_1", beta_1)
         amsgrad = _checks.one_of("amsgrad", amsgrad, (False, True))
         fused = _checks.one_of("fused", fused, (None, False, True))
         fused = None if fused is None else bool(fused)
@@ -118,7 +135,7 @@ class Adam(KerasdlOptimizer):
             self.add_variable_from_reference(variable, name="velocity") for variable in variables
         ]
         self._velocity_maxima = []
-        if self.amsgrad:
+        if self.any_group("amsgrad"):
             self._velocity_maxima = [
                 self.add_variable_from_reference(variable, name="velocity_max")
                 for variable in variables
@@ -133,36 +150,39 @@ class Adam(KerasdlOptimizer):
         index = self._get_variable_index(variable)
         m = self._momentums[index]
         v = self._velocities[index]
-        slots = (m, v, self._velocity_maxima[index]) if self.amsgrad else (m, v)
+        amsgrad = self.hyper_value("amsgrad", variable)
+        slots = (m, v, self._velocity_maxima[index]) if amsgrad else (m, v)
         handles = self._fused_handles(variable, *slots)
         if handles is not None:
             self._fused_update_step(handles, gradient, variable, learning_rate)
             return
         lr, step_size, root_bias_correction_2 = self.per_step(
-            "adam", learning_rate, dtype, lambda: self._step_values(learning_rate, dtype)
+            "adam", learning_rate, dtype, lambda: self._step_values(learning_rate, variable)
         )
-        beta_1 = constant(self.beta_1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
-        epsilon = constant(self.epsilon, dtype)
+        beta_1 = self.hyper("beta_1", variable)
+        beta_2 = self.hyper("beta_2", variable)
+        epsilon = self.hyper("epsilon", variable)
         gradient = self.decay(ops.cast(gradient, dtype), variable, lr)
 
         self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
         self.assign(
             v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
         )
-        if self.amsgrad:
+        if amsgrad:
             v_max = self._velocity_maxima[index]
             self.assign(v_max, ops.maximum(v_max, v))
             v = v_max
         denominator = ops.add(ops.divide(ops.sqrt(v), root_bias_correction_2), epsilon)
         self.assign_sub(variable, ops.multiply(step_size, ops.divide(m, denominator)))
 
-    def _step_values(self, learning_rate, dtype):
-        """`(lr, lr / (1 - beta_1^t), sqrt(1 - beta_2^t))` of this step, in `dtype`."""
+    def _step_values(self, learning_rate, variable):
+        """`(lr, lr / (1 - beta_1^t), sqrt(1 - beta_2^t))` of this step, in the variable's
+        dtype."""
+        dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         step = ops.cast(self.iterations + 1, dtype)
-        step_size = ops.divide(lr, 1 - ops.power(constant(self.beta_1, dtype), step))
-        root_bias_correction_2 = ops.sqrt(1 - ops.power(constant(self.beta_2, dtype), step))
+        step_size = ops.divide(lr, 1 - ops.power(self.hyper("beta_1", variable), step))
+        root_bias_correction_2 = ops.sqrt(1 - ops.power(self.hyper("beta_2", variable), step))
         return lr, step_size, root_bias_correction_2
 
     def _fused_handles(self, variable, *slots):
@@ -195,14 +215,16 @@ class Adam(KerasdlOptimizer):
         def step_values():
             lr = ops.cast(learning_rate, dtype)
             step = ops.cast(self.iterations + 1, dtype)
-            beta_2_power = ops.power(constant(self.beta_2, dtype), step)
+            beta_1 = self.hyper("beta_1", variable)
+            beta_2 = self.hyper("beta_2", variable)
+            beta_2_power = ops.power(beta_2, step)
             return {
                 "lr": lr,
-                "beta_1": constant(self.beta_1, dtype),
-                "beta_2": constant(self.beta_2, dtype),
-                "beta_1_power": ops.power(constant(self.beta_1, dtype), step),
+                "beta_1": beta_1,
+                "beta_2": beta_2,
+                "beta_1_power": ops.power(beta_1, step),
                 "beta_2_power": beta_2_power,
-                "epsilon_hat": constant(self.epsilon, dtype) * ops.sqrt(1 - beta_2_power),
+                "epsilon_hat": self.hyper("epsilon", variable) * ops.sqrt(1 - beta_2_power),
             }
 
         values = self.per_step("adam_fused", learning_rate, dtype, step_values)
@@ -213,7 +235,7 @@ class Adam(KerasdlOptimizer):
         config = super().get_config()
         config.update(
             {
-                "beta_1": self.beta_1,
+                "beta_1": serialized(self.beta_1),
                 "beta_2": self.beta_2,
                 "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad,

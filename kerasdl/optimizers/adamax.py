@@ -1,10 +1,18 @@
 """Adamax, as PyTorch's `torch.optim.Adamax`: Adam with an infinity norm."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    or_schedule,
+    positive,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -52,6 +60,13 @@ class Adamax(KerasdlOptimizer):
         - [PyTorch `torch.optim.Adamax`](https://pytorch.org/docs/stable/generated/torch.optim.Adamax.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "beta_1": or_schedule(checked_rate),
+        "beta_2": checked_rate,
+        "epsilon": positive,
+    }
+
     def __init__(
         self,
         learning_rate=0.002,
@@ -62,7 +77,7 @@ class Adamax(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        beta_1 = checked_rate("beta_1", beta_1)
+        beta_1 = or_schedule(checked_rate)("beta_1", beta_1)
         beta_2 = checked_rate("beta_2", beta_2)
         epsilon = float(_checks.positive("epsilon", epsilon))
         super().__init__(
@@ -92,20 +107,22 @@ class Adamax(KerasdlOptimizer):
         def step_size():
             step = ops.cast(self.iterations + 1, dtype)
             lr = ops.cast(learning_rate, dtype)
-            return ops.divide(lr, 1 - ops.power(constant(self.beta_1, dtype), step))
+            return ops.divide(lr, 1 - ops.power(self.hyper("beta_1", variable), step))
 
         clr = self.per_step("adamax", learning_rate, dtype, step_size)
-        beta_1 = constant(self.beta_1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
+        beta_1 = self.hyper("beta_1", variable)
+        beta_2 = self.hyper("beta_2", variable)
         gradient = self.l2(ops.cast(gradient, dtype), variable)
         index = self._get_variable_index(variable)
         m, u = self._momentums[index], self._norms[index]
         self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
-        norm = ops.add(ops.abs(gradient), constant(self.epsilon, dtype))
+        norm = ops.add(ops.abs(gradient), self.hyper("epsilon", variable))
         self.assign(u, ops.maximum(ops.multiply(beta_2, u), norm))
         self.assign_sub(variable, ops.multiply(clr, ops.divide(m, u)))
 
     def get_config(self):
         config = super().get_config()
-        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        config.update(
+            {"beta_1": serialized(self.beta_1), "beta_2": self.beta_2, "epsilon": self.epsilon}
+        )
         return config

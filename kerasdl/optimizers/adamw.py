@@ -3,7 +3,6 @@
 import keras
 from keras import ops
 
-from kerasdl.optimizers._base import constant
 from kerasdl.optimizers.adam import Adam
 
 
@@ -96,7 +95,7 @@ class AdamW(Adam):
                 "shrink",
                 learning_rate,
                 dtype,
-                lambda: 1 - learning_rate * constant(self.weight_decay, dtype),
+                lambda: 1 - learning_rate * self.hyper("weight_decay", variable),
             )
             self.assign(variable, ops.multiply(variable, shrink))
         return gradient

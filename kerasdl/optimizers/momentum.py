@@ -1,9 +1,16 @@
 """Momentum as the chapter writes it (3.2.3): an exponential moving average of gradients."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    or_schedule,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -50,6 +57,11 @@ class Momentum(KerasdlOptimizer):
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "momentum": or_schedule(checked_rate),
+    }
+
     def __init__(
         self,
         learning_rate=0.01,
@@ -58,7 +70,7 @@ class Momentum(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        momentum = checked_rate("momentum", momentum)
+        momentum = or_schedule(checked_rate)("momentum", momentum)
         super().__init__(
             learning_rate=learning_rate,
             weight_decay=weight_decay,
@@ -77,7 +89,7 @@ class Momentum(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        beta = constant(self.momentum, variable.dtype)
+        beta = self.hyper("momentum", variable)
         gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
         v = self._velocities[self._get_variable_index(variable)]
         # beta * v + (1 - beta) * g, written as v + (1 - beta) * (g - v): one op fewer.
@@ -86,5 +98,5 @@ class Momentum(KerasdlOptimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"momentum": self.momentum})
+        config.update({"momentum": serialized(self.momentum)})
         return config

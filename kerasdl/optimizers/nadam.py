@@ -1,10 +1,21 @@
 """NAdam, as PyTorch's `torch.optim.NAdam`: Adam with Nesterov momentum and a momentum schedule."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    constant,
+    flag,
+    non_negative,
+    or_schedule,
+    positive,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -56,6 +67,15 @@ class NAdam(KerasdlOptimizer):
         - [PyTorch `torch.optim.NAdam`](https://pytorch.org/docs/stable/generated/torch.optim.NAdam.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "beta_1": or_schedule(checked_rate),
+        "beta_2": checked_rate,
+        "epsilon": positive,
+        "momentum_decay": non_negative,
+        "decoupled_weight_decay": flag,
+    }
+
     def __init__(
         self,
         learning_rate=0.002,
@@ -68,7 +88,7 @@ class NAdam(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        beta_1 = checked_rate("beta_1", beta_1)
+        beta_1 = or_schedule(checked_rate)("beta_1", beta_1)
         beta_2 = checked_rate("beta_2", beta_2)
         epsilon = float(_checks.positive("epsilon", epsilon))
         momentum_decay = float(_checks.non_negative("momentum_decay", momentum_decay))
@@ -101,39 +121,40 @@ class NAdam(KerasdlOptimizer):
             for variable in variables
         ]
 
-    def _step_values(self, learning_rate, dtype):
-        """`(lr, mu_t, mu_next, sqrt(1 - beta_2^t))` of this step, in `dtype`."""
+    def _step_values(self, learning_rate, variable):
+        """`(lr, mu_t, mu_next, sqrt(1 - beta_2^t))` of this step, in the variable's dtype."""
+        dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         step = ops.cast(self.iterations + 1, dtype)
-        beta_1 = constant(self.beta_1, dtype)
-        psi = constant(self.momentum_decay, dtype)
+        beta_1 = self.hyper("beta_1", variable)
+        psi = self.hyper("momentum_decay", variable)
         decay = constant(0.96, dtype)
         mu = beta_1 * (1 - 0.5 * ops.power(decay, step * psi))
         mu_next = beta_1 * (1 - 0.5 * ops.power(decay, (step + 1) * psi))
-        root_bias_correction_2 = ops.sqrt(1 - ops.power(constant(self.beta_2, dtype), step))
+        root_bias_correction_2 = ops.sqrt(1 - ops.power(self.hyper("beta_2", variable), step))
         return lr, mu, mu_next, root_bias_correction_2
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         lr, mu, mu_next, root_bias_correction_2 = self.per_step(
-            "nadam", learning_rate, dtype, lambda: self._step_values(learning_rate, dtype)
+            "nadam", learning_rate, dtype, lambda: self._step_values(learning_rate, variable)
         )
         gradient = ops.cast(gradient, dtype)
-        if self.decoupled_weight_decay:
+        if self.hyper_value("decoupled_weight_decay", variable):
             self.shrink(variable, learning_rate)
         else:
             gradient = self.l2(gradient, variable)
         index = self._get_variable_index(variable)
         m, v, P = self._momentums[index], self._velocities[index], self._mu_products[index]
-        beta_1 = constant(self.beta_1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
+        beta_1 = self.hyper("beta_1", variable)
+        beta_2 = self.hyper("beta_2", variable)
         self.assign(P, ops.multiply(P, mu))
         self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
         self.assign(
             v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
         )
         denominator = ops.add(
-            ops.divide(ops.sqrt(v), root_bias_correction_2), constant(self.epsilon, dtype)
+            ops.divide(ops.sqrt(v), root_bias_correction_2), self.hyper("epsilon", variable)
         )
         gradient_coefficient = ops.divide(ops.multiply(lr, 1 - mu), 1 - P)
         momentum_coefficient = ops.divide(ops.multiply(lr, mu_next), 1 - ops.multiply(P, mu_next))
@@ -146,7 +167,7 @@ class NAdam(KerasdlOptimizer):
         config = super().get_config()
         config.update(
             {
-                "beta_1": self.beta_1,
+                "beta_1": serialized(self.beta_1),
                 "beta_2": self.beta_2,
                 "epsilon": self.epsilon,
                 "momentum_decay": self.momentum_decay,

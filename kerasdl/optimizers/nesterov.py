@@ -1,9 +1,16 @@
 """Nesterov accelerated gradient (chapter 3.2.4), in PyTorch's look-ahead form."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    or_schedule,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -56,6 +63,11 @@ class Nesterov(KerasdlOptimizer):
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "momentum": or_schedule(checked_rate),
+    }
+
     def __init__(
         self,
         learning_rate=0.01,
@@ -64,7 +76,7 @@ class Nesterov(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        momentum = checked_rate("momentum", momentum)
+        momentum = or_schedule(checked_rate)("momentum", momentum)
         super().__init__(
             learning_rate=learning_rate,
             weight_decay=weight_decay,
@@ -83,7 +95,7 @@ class Nesterov(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        beta = constant(self.momentum, variable.dtype)
+        beta = self.hyper("momentum", variable)
         gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
         v = self._velocities[self._get_variable_index(variable)]
         self.assign(v, ops.add(ops.multiply(beta, v), gradient))
@@ -91,5 +103,5 @@ class Nesterov(KerasdlOptimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"momentum": self.momentum})
+        config.update({"momentum": serialized(self.momentum)})
         return config

@@ -1,10 +1,19 @@
 """RAdam, as PyTorch's `torch.optim.RAdam`: Adam with its variance rectified."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    flag,
+    or_schedule,
+    positive,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -61,6 +70,14 @@ class RAdam(KerasdlOptimizer):
         - [PyTorch `torch.optim.RAdam`](https://pytorch.org/docs/stable/generated/torch.optim.RAdam.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "beta_1": or_schedule(checked_rate),
+        "beta_2": checked_rate,
+        "epsilon": positive,
+        "decoupled_weight_decay": flag,
+    }
+
     def __init__(
         self,
         learning_rate=0.001,
@@ -72,7 +89,7 @@ class RAdam(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        beta_1 = checked_rate("beta_1", beta_1)
+        beta_1 = or_schedule(checked_rate)("beta_1", beta_1)
         beta_2 = checked_rate("beta_2", beta_2)
         epsilon = float(_checks.positive("epsilon", epsilon))
         decoupled = _checks.one_of("decoupled_weight_decay", decoupled_weight_decay, (False, True))
@@ -98,12 +115,13 @@ class RAdam(KerasdlOptimizer):
             self.add_variable_from_reference(variable, name="velocity") for variable in variables
         ]
 
-    def _step_values(self, learning_rate, dtype):
+    def _step_values(self, learning_rate, variable):
         """`(lr / (1 - beta_1^t), sqrt(1 - beta_2^t) * r, rectified)` of this step."""
+        dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         step = ops.cast(self.iterations + 1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
-        step_size = ops.divide(lr, 1 - ops.power(constant(self.beta_1, dtype), step))
+        beta_2 = self.hyper("beta_2", variable)
+        step_size = ops.divide(lr, 1 - ops.power(self.hyper("beta_1", variable), step))
         beta_2_power = ops.power(beta_2, step)
         bias_correction_2 = 1 - beta_2_power
         rho_inf = 2 / (1 - beta_2) - 1
@@ -116,22 +134,22 @@ class RAdam(KerasdlOptimizer):
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
         step_size, scale, rectified = self.per_step(
-            "radam", learning_rate, dtype, lambda: self._step_values(learning_rate, dtype)
+            "radam", learning_rate, dtype, lambda: self._step_values(learning_rate, variable)
         )
         gradient = ops.cast(gradient, dtype)
-        if self.decoupled_weight_decay:
+        if self.hyper_value("decoupled_weight_decay", variable):
             self.shrink(variable, learning_rate)
         else:
             gradient = self.l2(gradient, variable)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]
-        beta_1 = constant(self.beta_1, dtype)
-        beta_2 = constant(self.beta_2, dtype)
+        beta_1 = self.hyper("beta_1", variable)
+        beta_2 = self.hyper("beta_2", variable)
         self.assign_add(m, ops.multiply(1 - beta_1, ops.subtract(gradient, m)))
         self.assign(
             v, ops.add(ops.multiply(beta_2, v), ops.multiply(1 - beta_2, ops.square(gradient)))
         )
-        adaptive = ops.divide(scale, ops.add(ops.sqrt(v), constant(self.epsilon, dtype)))
+        adaptive = ops.divide(scale, ops.add(ops.sqrt(v), self.hyper("epsilon", variable)))
         factor = ops.where(rectified, adaptive, ops.ones_like(adaptive))
         self.assign_sub(variable, ops.multiply(ops.multiply(step_size, m), factor))
 
@@ -139,7 +157,7 @@ class RAdam(KerasdlOptimizer):
         config = super().get_config()
         config.update(
             {
-                "beta_1": self.beta_1,
+                "beta_1": serialized(self.beta_1),
                 "beta_2": self.beta_2,
                 "epsilon": self.epsilon,
                 "decoupled_weight_decay": self.decoupled_weight_decay,

@@ -1,10 +1,20 @@
 """RMSprop (chapter 3.2.6): AdaGrad with a moving average instead of a sum."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, checked_rate, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    checked_rate,
+    flag,
+    non_negative,
+    or_schedule,
+    positive,
+    serialized,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -68,6 +78,14 @@ class RMSprop(KerasdlOptimizer):
         - [PyTorch `torch.optim.RMSprop`](https://pytorch.org/docs/stable/generated/torch.optim.RMSprop.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "rho": checked_rate,
+        "epsilon": positive,
+        "momentum": or_schedule(non_negative),
+        "centered": flag,
+    }
+
     def __init__(
         self,
         learning_rate=0.01,
@@ -80,7 +98,7 @@ class RMSprop(KerasdlOptimizer):
         **kwargs,
     ):
         rho = checked_rate("rho", rho)
-        momentum = float(_checks.non_negative("momentum", momentum))
+        momentum = or_schedule(non_negative)("momentum", momentum)
         epsilon = float(_checks.positive("epsilon", epsilon))
         super().__init__(
             learning_rate=learning_rate,
@@ -102,13 +120,13 @@ class RMSprop(KerasdlOptimizer):
             for variable in variables
         ]
         self._gradient_averages = []
-        if self.centered:
+        if self.any_group("centered"):
             self._gradient_averages = [
                 self.add_variable_from_reference(variable, name="gradient_average")
                 for variable in variables
             ]
         self._momentum_buffers = []
-        if self.momentum:
+        if self.any_group("momentum"):
             self._momentum_buffers = [
                 self.add_variable_from_reference(variable, name="momentum_buffer")
                 for variable in variables
@@ -116,22 +134,22 @@ class RMSprop(KerasdlOptimizer):
 
     def update_step(self, gradient, variable, learning_rate):
         lr = ops.cast(learning_rate, variable.dtype)
-        rho = constant(self.rho, variable.dtype)
-        epsilon = constant(self.epsilon, variable.dtype)
+        rho = self.hyper("rho", variable)
+        epsilon = self.hyper("epsilon", variable)
         gradient = self.l2(ops.cast(gradient, variable.dtype), variable)
         index = self._get_variable_index(variable)
         G = self._square_averages[index]
         self.assign(G, ops.add(ops.multiply(rho, G), ops.multiply(1 - rho, ops.square(gradient))))
         second_moment = G
-        if self.centered:
+        if self.hyper_value("centered", variable):
             A = self._gradient_averages[index]
             self.assign_add(A, ops.multiply(1 - rho, ops.subtract(gradient, A)))
             second_moment = ops.subtract(G, ops.square(A))
         denominator = ops.add(ops.sqrt(second_moment), epsilon)
         step = ops.divide(gradient, denominator)
-        if self.momentum:
+        if self.hyper_value("momentum", variable):
             B = self._momentum_buffers[index]
-            self.assign(B, ops.add(ops.multiply(constant(self.momentum, variable.dtype), B), step))
+            self.assign(B, ops.add(ops.multiply(self.hyper("momentum", variable), B), step))
             step = B
         self.assign_sub(variable, ops.multiply(lr, step))
 
@@ -142,7 +160,7 @@ class RMSprop(KerasdlOptimizer):
                 "rho": self.rho,
                 "epsilon": self.epsilon,
                 "centered": self.centered,
-                "momentum": self.momentum,
+                "momentum": serialized(self.momentum),
             }
         )
         return config

@@ -1,10 +1,20 @@
 """Gradient descent, chapter 3.2.1, with PyTorch's `SGD` options (momentum, dampening, nesterov)."""
 
+from typing import ClassVar
+
 import keras
 from keras import ops
 
 from kerasdl import _checks
-from kerasdl.optimizers._base import KerasdlOptimizer, constant
+from kerasdl.optimizers._base import (
+    KerasdlOptimizer,
+    flag,
+    non_negative,
+    or_schedule,
+    real,
+    serialized,
+)
+from kerasdl.optimizers._groups import is_schedule
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -58,6 +68,13 @@ class SGD(KerasdlOptimizer):
         - [PyTorch `torch.optim.SGD`](https://pytorch.org/docs/stable/generated/torch.optim.SGD.html)
     """
 
+    GROUP_CHECKS: ClassVar[dict] = {
+        **KerasdlOptimizer.GROUP_CHECKS,
+        "momentum": or_schedule(non_negative),
+        "dampening": real,
+        "nesterov": flag,
+    }
+
     def __init__(
         self,
         learning_rate=0.01,
@@ -68,14 +85,10 @@ class SGD(KerasdlOptimizer):
         exclude_bias_and_norm=False,
         **kwargs,
     ):
-        momentum = float(_checks.non_negative("momentum", momentum))
+        momentum = or_schedule(non_negative)("momentum", momentum)
         dampening = float(_checks.real("dampening", dampening))
         nesterov = _checks.one_of("nesterov", nesterov, (False, True))
-        if nesterov and (momentum <= 0 or dampening != 0):
-            raise ValueError(
-                "`nesterov=True` needs `momentum > 0` and `dampening == 0` (as PyTorch's SGD). "
-                f"Received: momentum={momentum}, dampening={dampening}"
-            )
+        _check_nesterov(nesterov, momentum, dampening)
         super().__init__(
             learning_rate=learning_rate,
             weight_decay=weight_decay,
@@ -85,13 +98,17 @@ class SGD(KerasdlOptimizer):
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = bool(nesterov)
+        for group in self.group_indices():
+            _check_nesterov(
+                *(self.group_value(group, k) for k in ("nesterov", "momentum", "dampening"))
+            )
 
     def build(self, variables):
         if self.built:
             return
         super().build(variables)
         self._momentum_buffers = []
-        if self.momentum:
+        if self.any_group("momentum"):
             self._momentum_buffers = [
                 self.add_variable_from_reference(variable, name="momentum_buffer")
                 for variable in variables
@@ -101,18 +118,32 @@ class SGD(KerasdlOptimizer):
         dtype = variable.dtype
         lr = ops.cast(learning_rate, dtype)
         gradient = self.l2(ops.cast(gradient, dtype), variable)
-        if self.momentum:
-            mu = constant(self.momentum, dtype)
+        if self.hyper_value("momentum", variable):
+            mu = self.hyper("momentum", variable)
             b = self._momentum_buffers[self._get_variable_index(variable)]
-            damped = ops.multiply(1 - constant(self.dampening, dtype), gradient)
+            damped = ops.multiply(1 - self.hyper("dampening", variable), gradient)
             later = ops.add(ops.multiply(mu, b), damped)
             self.assign(b, ops.where(ops.equal(self.iterations, 0), gradient, later))
-            gradient = ops.add(gradient, ops.multiply(mu, b)) if self.nesterov else b
+            nesterov = self.hyper_value("nesterov", variable)
+            gradient = ops.add(gradient, ops.multiply(mu, b)) if nesterov else b
         self.assign_sub(variable, ops.multiply(lr, gradient))
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"momentum": self.momentum, "dampening": self.dampening, "nesterov": self.nesterov}
+            {
+                "momentum": serialized(self.momentum),
+                "dampening": self.dampening,
+                "nesterov": self.nesterov,
+            }
         )
         return config
+
+
+def _check_nesterov(nesterov, momentum, dampening):
+    scheduled = is_schedule(momentum)
+    if nesterov and ((not scheduled and momentum <= 0) or dampening != 0):
+        raise ValueError(
+            "`nesterov=True` needs `momentum > 0` and `dampening == 0` (as PyTorch's SGD). "
+            f"Received: momentum={momentum}, dampening={dampening}"
+        )

@@ -1,0 +1,238 @@
+"""Parameter groups (PyTorch's ``param_groups``) on every kerasdl optimizer.
+
+References:
+
+- Golden trajectories from ``torch.optim`` with ``param_groups`` (tests/golden/groups.json,
+  made by tests/reference/golden_groups.py): 120 float64 steps of a two-layer tanh
+  regression whose gradient is written out below in keras.ops (the generator checks it
+  against torch autograd), with per-group learning rates, weight decay and each
+  optimizer's own hyperparameters, timm's no-decay-for-rank<=1 layout, schedules rebased on
+  each group's learning rate, a group's own schedule and momentum schedules.
+- Tolerance 1e-6 relative to the size of the expected parameters (float64 runs): the
+  updates are the same formulas in the same order as torch's single-tensor path; what is
+  left is rounding in a different association of a few products (1e-13 per step), which
+  120 steps of a contracting problem keep orders of magnitude below 1e-6.
+"""
+
+import contextlib
+
+import goldens
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import kerasdl.optimizers
+import kerasdl.schedules
+
+TOLERANCE = 1e-6
+IDS, CASES = goldens.cases("groups")
+PATHS = ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias")
+
+
+@contextlib.contextmanager
+def floatx(dtype):
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def assert_close(actual, expected, tolerance, what=""):
+    """Relative to the size of `expected`: |a - e| <= tol * max(|e|, max|expected|)."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected)
+    scale = np.maximum(np.abs(expected), np.abs(expected).max())
+    error = np.abs(actual - expected) / scale
+    assert error.max() <= tolerance, f"{what}: relative error {error.max():.3g} > {tolerance}"
+
+
+def tanh(z):
+    """`ops.tanh` through `exp` in float64 (JAX's tanh of float64 returns float32)."""
+    if keras.backend.standardize_dtype(z.dtype) == "float64":
+        return 1 - 2 / (ops.exp(2 * z) + 1)
+    return ops.tanh(z)
+
+
+def gradient(X, Y, v):
+    """d/d(variables) of 0.5 * sum((tanh(tanh(X @ K1 + b1) @ K2 + b2) - Y)^2) / n."""
+    K1, b1, K2, b2 = v
+    h = tanh(ops.add(ops.matmul(X, K1), b1))
+    pred = tanh(ops.add(ops.matmul(h, K2), b2))
+    D2 = (pred - Y) * (1 - ops.square(pred)) / X.shape[0]
+    D1 = ops.matmul(D2, ops.transpose(K2)) * (1 - ops.square(h))
+    return [
+        ops.matmul(ops.transpose(X), D1),
+        ops.sum(D1, axis=0),
+        ops.matmul(ops.transpose(h), D2),
+        ops.sum(D2, axis=0),
+    ]
+
+
+def numpy_gradient(X, Y, v):
+    K1, b1, K2, b2 = v
+    h = np.tanh(X @ K1 + b1)
+    pred = np.tanh(h @ K2 + b2)
+    D2 = (pred - Y) * (1 - pred**2) / X.shape[0]
+    D1 = (D2 @ K2.T) * (1 - h**2)
+    return [X.T @ D1, D1.sum(axis=0), h.T @ D2, D2.sum(axis=0)]
+
+
+def schedule(spec, dtype="float64"):
+    """A schedule from a golden spec; Keras's own get float64 numbers in a float64 run (they
+    compute in the dtype of their `initial_learning_rate`)."""
+    if spec["module"] == "keras":
+        config = {
+            k: np.asarray(v, dtype) if isinstance(v, float) else v
+            for k, v in spec["config"].items()
+        }
+        return getattr(keras.optimizers.schedules, spec["class"])(**config)
+    return getattr(kerasdl.schedules, spec["class"])(**spec["config"])
+
+
+def _value(value):
+    return schedule(value) if isinstance(value, dict) else value
+
+
+def make_optimizer(case, **extra):
+    kwargs = {k: _value(v) for k, v in case["kwargs"].items()}
+    if case.get("keras_schedule"):
+        kwargs["learning_rate"] = schedule(case["keras_schedule"])
+    groups = [{k: _value(v) for k, v in g.items()} for g in case["groups"]]
+    return getattr(kerasdl.optimizers, case["class"])(groups=groups, **kwargs, **extra)
+
+
+def make_variables(case, dtype="float64"):
+    variables = []
+    for path in PATHS:
+        layer, name = path.split("/")
+        with keras.name_scope(layer):
+            variables.append(
+                keras.Variable(np.asarray(case["initial"][path]), dtype=dtype, name=name)
+            )
+    return variables
+
+
+def run_keras(case, optimizer=None, steps=None):
+    with floatx("float64"):
+        optimizer = optimizer or make_optimizer(case)
+        X = ops.convert_to_tensor(np.asarray(case["X"]), dtype="float64")
+        Y = ops.convert_to_tensor(np.asarray(case["Y"]), dtype="float64")
+        variables = make_variables(case)
+        checkpoints = {}
+        for step in range(1, (steps or case["steps"]) + 1):
+            optimizer.apply(gradient(X, Y, variables), variables)
+            if str(step) in case["checkpoints"]:
+                checkpoints[step] = [v.numpy() for v in variables]
+    return checkpoints
+
+
+def test_gradient_formula_matches_numpy():
+    case = CASES[0]
+    v = [np.asarray(case["initial"][p]) for p in PATHS]
+    X, Y = np.asarray(case["X"]), np.asarray(case["Y"])
+    with floatx("float64"):
+        actual = gradient(
+            ops.convert_to_tensor(X),
+            ops.convert_to_tensor(Y),
+            [ops.convert_to_tensor(a) for a in v],
+        )
+    for a, e in zip(actual, numpy_gradient(X, Y, v), strict=True):
+        np.testing.assert_allclose(ops.convert_to_numpy(a), e, rtol=1e-12)
+
+
+def check_trajectory(case, checkpoints):
+    for step, values in checkpoints.items():
+        expected = case["checkpoints"][str(step)]
+        for path, value in zip(PATHS, values, strict=True):
+            assert_close(value, expected[path], TOLERANCE, f"{case['id']} {path} at step {step}")
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_groups_match_torch_param_groups(case):
+    check_trajectory(case, run_keras(case))
+
+
+FUSED = [c for c in CASES if c["class"] in ("Adam", "AdamW")]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's")
+@pytest.mark.parametrize("case", FUSED, ids=[c["id"] for c in FUSED])
+def test_groups_keras_ops_update_matches_torch_too(case):
+    check_trajectory(case, run_keras(case, make_optimizer(case, fused=False)))
+
+
+# ---------------------------------------------------------------------------
+# Selection, checks and messages.
+# ---------------------------------------------------------------------------
+
+
+def _two_layers():
+    return make_variables(CASES[0], dtype="float32")
+
+
+def test_first_group_that_selects_a_variable_wins_and_the_rest_are_default():
+    variables = _two_layers()
+    opt = kerasdl.optimizers.SGD(
+        groups=[{"pattern": "dense_1/"}, {"max_rank": 1}, {"variables": variables[1:2]}]
+    )
+    with pytest.raises(ValueError, match=r"group 2 .*selects none"):
+        opt.build(variables)  # dense/bias is group 1's already: group 2 would be empty
+    opt = kerasdl.optimizers.SGD(groups=[{"pattern": "dense_1/"}, {"max_rank": 1}])
+    opt.build(variables)
+    assert [opt.group_of(v) for v in variables] == [None, 1, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("cls", "group", "message"),
+    [
+        (
+            kerasdl.optimizers.SGD,
+            {"pattern": "a", "beta_1": 0.9},
+            "Unknown hyperparameter 'beta_1'",
+        ),
+        (kerasdl.optimizers.Adagrad, {"max_rank": 1, "initial_accumulator_value": 0.1}, "may set"),
+        (kerasdl.optimizers.SGD, {"pattern": "a", "max_rank": 1}, "exactly one selector"),
+        (kerasdl.optimizers.SGD, {"learning_rate": 0.1}, "exactly one selector"),
+        (kerasdl.optimizers.SGD, {"pattern": "("}, "not a valid regular expression"),
+        (kerasdl.optimizers.SGD, {"max_rank": -1}, "max_rank"),
+        (kerasdl.optimizers.Adam, {"pattern": "a", "beta_2": 1.0}, r"groups\[0\].beta_2"),
+        (kerasdl.optimizers.SGD, {"pattern": "a", "learning_rate": -1.0}, "learning_rate"),
+        (kerasdl.optimizers.SGD, {"pattern": "a", "nesterov": True}, "nesterov=True"),
+    ],
+)
+def test_bad_groups_raise_value_error(cls, group, message):
+    with pytest.raises(ValueError, match=message):
+        cls(groups=[group])
+
+
+def test_groups_must_be_a_list_of_dicts():
+    with pytest.raises(ValueError, match="list of dicts"):
+        kerasdl.optimizers.SGD(groups={"pattern": "a"})
+
+
+def test_no_groups_adds_no_variables():
+    variables = _two_layers()
+    plain = kerasdl.optimizers.Adam()
+    plain.build(variables)
+    grouped = kerasdl.optimizers.Adam(groups=[{"max_rank": 1, "weight_decay": 0.0}])
+    grouped.build(variables)
+    # A plateau scale per group and one for the default group, nothing else.
+    assert len(grouped.variables) == len(plain.variables) + 2
+    assert plain.get_config()["groups"] is None
+
+
+def test_get_config_stores_in_memory_variables_by_path():
+    variables = _two_layers()
+    opt = kerasdl.optimizers.AdamW(
+        groups=[{"variables": variables[2:], "learning_rate": 1e-4}, {"max_rank": 1}]
+    )
+    config = opt.get_config()
+    assert config["groups"] == [
+        {"paths": ["dense_1/kernel", "dense_1/bias"], "learning_rate": 1e-4},
+        {"max_rank": 1},
+    ]
+    restored = kerasdl.optimizers.AdamW.from_config(config)
+    restored.build(variables)
+    assert [restored.group_of(v) for v in variables] == [None, 1, 0, 0]
