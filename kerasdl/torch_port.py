@@ -123,8 +123,8 @@ class Shifted(keras.optimizers.schedules.LearningRateSchedule):
         offset: int, the steps added to the optimizer's step.
 
     Examples:
-        >>> step_lr = kerasdl.schedules.StepLR(0.1, step_size=1, gamma=0.5)
-        >>> schedule = kerasdl.torch_port.Shifted(step_lr, offset=2)
+        >>> halving = keras.optimizers.schedules.ExponentialDecay(0.1, 1, decay_rate=0.5)
+        >>> schedule = kerasdl.torch_port.Shifted(halving, offset=2)
         >>> [round(float(schedule(step)), 6) for step in (0, 1)]
         [0.025, 0.0125]
     """
