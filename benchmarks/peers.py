@@ -1,7 +1,7 @@
 """kerasdl's preset against every way a user could train the chapter's 3.6 network instead, side
 by side on full MNIST, with the machine's arithmetic floor measured in the same run (issue 19).
 
-The whole table, one command (a quiet machine; about 40 minutes on 2 cores)::
+The whole table, one command (a quiet machine; some 20-30 minutes on 2 cores)::
 
     python benchmarks/peers.py --data-dir ../shared/data/mnist --rounds 3 --epochs 20 \\
         --json peers.json
