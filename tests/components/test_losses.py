@@ -134,7 +134,9 @@ def np_per_sample(name, kwargs, t, p):
 
 # --------------------------------------------------------------------------- PyTorch goldens
 
-IDS, CASES = goldens.cases("losses")
+# The chapter's cases; PyTorch's options ("group": "options") are test_losses_torch.py's.
+CASES = [case for case in goldens.cases("losses")[1] if case["group"] == "chapter"]
+IDS = [case["id"] for case in CASES]
 
 
 def golden_inputs(case):
@@ -218,19 +220,23 @@ SPEC_IDS = [f"{name}-{json.dumps(kwargs, sort_keys=True)}" for name, kwargs in S
 
 @pytest.mark.parametrize("name, kwargs", SPECS, ids=SPEC_IDS)
 def test_reductions_and_sample_weight(name, kwargs):
+    """Keras's names reduce the per-sample losses; PyTorch's ('mean', 'sum', 'none') reduce the
+    losses of every element: on D columns 'sum' is D times Keras's sum, 'none' has D values."""
     rng = np.random.default_rng(0)
     t, p = _data(name, kwargs, rng)
     per_sample = np_per_sample(name, kwargs, t, p)
+    columns = 1 if "Categorical" in name else D
     weight = rng.uniform(0.1, 2.0, N)
     for sample_weight in (None, weight, weight[:, None]):
         w = np.ones(N) if sample_weight is None else weight
         unreduced = w * per_sample
         if np.ndim(sample_weight) == 2:  # Keras expands the losses to the weights' (N, 1)
             unreduced = unreduced[:, None]
+        elements = np.repeat(per_sample[:, None], columns, 1) if columns > 1 else per_sample
         expected = {
             None: unreduced,
-            "none": unreduced,
-            "sum": (w * per_sample).sum(),
+            "none": elements,  # compared through its mean over the columns below
+            "sum": columns * (w * per_sample).sum(),
             "sum_over_batch_size": (w * per_sample).sum() / N,
             "mean": (w * per_sample).sum() / N,
             "mean_with_sample_weight": (w * per_sample).sum() / w.sum(),
@@ -239,6 +245,8 @@ def test_reductions_and_sample_weight(name, kwargs):
             loss = getattr(losses, name)(**kwargs, reduction=reduction, dtype="float64")
             got = np.asarray(loss(t, p, sample_weight=sample_weight))
             assert got.shape == np.shape(want), (reduction, sample_weight)
+            if reduction == "none":  # each element's loss, weighted by its sample's weight
+                got, want = (got.mean(axis=-1), w * per_sample) if columns > 1 else (got, w * want)
             np.testing.assert_allclose(got, want, rtol=1e-12, err_msg=str(reduction))
 
 
@@ -429,14 +437,20 @@ def test_smooth_l1_accepts_beta_0_as_pytorch_does():
 
 # --------------------------------------------------------------------------- serialization
 
-CONFIGURED = [
+CONFIGURED = [  # every argument, at its default where PyTorch's options are not the point
     (losses.MeanSquaredError, {}),
     (losses.MeanAbsoluteError, {}),
     (losses.Huber, {"delta": 0.25}),
     (losses.SmoothL1, {"beta": 2.0}),
-    (losses.BinaryCrossentropy, {"from_logits": True}),
-    (losses.CategoricalCrossentropy, {"from_logits": True, "label_smoothing": 0.15}),
-    (losses.SparseCategoricalCrossentropy, {"from_logits": False, "label_smoothing": 0.05}),
+    (losses.BinaryCrossentropy, {"from_logits": True, "weight": None, "pos_weight": None}),
+    (
+        losses.CategoricalCrossentropy,
+        {"from_logits": True, "label_smoothing": 0.15, "weight": None},
+    ),
+    (
+        losses.SparseCategoricalCrossentropy,
+        {"from_logits": False, "label_smoothing": 0.05, "weight": None, "ignore_index": None},
+    ),
 ]
 
 

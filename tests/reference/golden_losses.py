@@ -14,6 +14,12 @@ clamp that ``BCELoss`` applies to its logs): ``log_softmax(log p) = log(p / sum(
 Hyperparameters rotate over the shapes instead of crossing them: every loss still meets every
 shape, and each (loss, arguments, shape, dtype) holds two data sets, so a test that compiles per
 configuration (JAX) compiles about half as often as a full cross product would need.
+
+The cases of ``"group": "options"`` (tests/components/test_losses_torch.py replays them) hold
+PyTorch's options: ``reduction`` ('mean', 'sum', 'none'; 'batchmean' for KLDivLoss) in
+``kwargs``, class ``weight``, ``ignore_index``, ``pos_weight``, and ``NLLLoss``/``KLDivLoss``.
+There ``expected`` is the loss as PyTorch returns it (a nested list for 'none'; NaN where PyTorch
+gives NaN: every target ignored) and ``grad`` the gradient of its sum.
 """
 
 import itertools
@@ -33,6 +39,10 @@ def generate():
         cases += _categorical(dtype)
         cases += _sparse(dtype)
     cases += _float64_only()
+    for case in cases:
+        case["group"] = "chapter"
+    for dtype in ("float64", "float32"):
+        cases += _options(dtype)
     return cases
 
 
@@ -288,3 +298,246 @@ def _case(case_id, loss, kwargs, dtype, y_true, y_pred, module, grad=True):
         "expected": value.item(),
         "grad": y_pred.grad.tolist() if grad else None,
     }
+
+
+# --------------------------------------------------------------------------- PyTorch's options
+
+OPTION_REDUCTIONS = ("mean", "sum", "none")
+OPTION_SHAPES = {"2d": (4, 3), "3d": (2, 3, 2)}
+
+
+def _options(dtype):
+    cases = _option_regression(dtype) + _option_binary(dtype) + _option_categorical(dtype)
+    cases += _option_sparse(dtype) + _option_nll(dtype) + _option_kl(dtype)
+    for case in cases:
+        case["group"] = "options"
+    return cases
+
+
+def _option_regression(dtype):
+    """Several columns: PyTorch's 'sum' and 'none' are over every element."""
+    losses = [
+        ("mse", "MeanSquaredError", {}, nn.MSELoss),
+        ("mae", "MeanAbsoluteError", {}, nn.L1Loss),
+        ("huber", "Huber", {"delta": 0.7}, lambda **k: nn.HuberLoss(delta=0.7, **k)),
+        ("smoothl1", "SmoothL1", {"beta": 0.5}, lambda **k: nn.SmoothL1Loss(beta=0.5, **k)),
+    ]
+    cases = []
+    for name, loss, kwargs, make in losses:
+        for reduction in OPTION_REDUCTIONS:
+            for shape_id, shape in OPTION_SHAPES.items():
+                t = torch.randn(shape, dtype=torch.float64)
+                p = t + torch.randn(shape, dtype=torch.float64)
+                case_id = f"opt-{name}-{reduction}/{dtype}/{shape_id}"
+                cases.append(_opt(case_id, loss, {**kwargs, "reduction": reduction}, dtype, t, p,
+                                  make(reduction=reduction)))  # fmt: skip
+    return cases
+
+
+def _option_binary(dtype):
+    cases = []
+    shape = (5, 3)
+    column = [0.5, 2.0, 1.5]
+    full = (0.2 + torch.rand(shape, dtype=torch.float64)).tolist()
+    probs_plan = [("none", None), ("column", column), ("full", full)]
+    logits_plan = [
+        ("none", None, None),
+        ("pos", None, [3.0, 0.5, 1.0]),
+        ("weight", column, None),
+        ("both", full, [0.25, 4.0, 2.0]),
+    ]
+    for reduction in OPTION_REDUCTIONS:
+        t = torch.randint(0, 2, shape).to(torch.float64)
+        t[0] = torch.rand(3, dtype=torch.float64)  # a soft row
+        probs = 0.01 + 0.98 * torch.rand(shape, dtype=torch.float64)
+        for wid, weight in probs_plan:
+            kwargs = {"weight": weight, "reduction": reduction}
+            module = nn.BCELoss(weight=_tensor(weight), reduction=reduction)
+            cases.append(_opt(f"opt-bce-probs-w{wid}-{reduction}/{dtype}", "BinaryCrossentropy",
+                              kwargs, dtype, t, probs, module))  # fmt: skip
+        logits = 3.0 * torch.randn(shape, dtype=torch.float64)
+        logits[1] = torch.tensor([1e4, -1e4, 30.0])  # saturated: PyTorch's stable form
+        for wid, weight, pos in logits_plan:
+            kwargs = {"from_logits": True, "weight": weight, "pos_weight": pos,
+                      "reduction": reduction}  # fmt: skip
+            module = nn.BCEWithLogitsLoss(weight=_tensor(weight), pos_weight=_tensor(pos),
+                                          reduction=reduction)  # fmt: skip
+            cases.append(_opt(f"opt-bce-logits-w{wid}-{reduction}/{dtype}", "BinaryCrossentropy",
+                              kwargs, dtype, t, logits, module))  # fmt: skip
+    return cases
+
+
+CLASS_WEIGHT = [0.3, 2.0, 1.0, 0.7]
+
+
+def _option_categorical(dtype):
+    """Probability targets: PyTorch's 'mean' divides by N even with weights."""
+    cases = []
+    for from_logits in (True, False):
+        kind = "logits" if from_logits else "probs"
+        for reduction, eps, shape_id in (("mean", 0.0, "2d"), ("sum", 0.2, "3d"),
+                                         ("none", 0.1, "2d"), ("mean", 0.3, "3d")):  # fmt: skip
+            shape = (5, 4) if shape_id == "2d" else (2, 3, 4)
+            t = torch.softmax(torch.randn(shape, dtype=torch.float64), dim=-1)
+            if from_logits:
+                p = 2.0 * torch.randn(shape, dtype=torch.float64)
+            else:
+                p = torch.softmax(torch.randn(shape, dtype=torch.float64), dim=-1)
+            module = nn.CrossEntropyLoss(weight=_tensor(CLASS_WEIGHT), label_smoothing=eps,
+                                         reduction=reduction)  # fmt: skip
+            kwargs = {"from_logits": from_logits, "label_smoothing": eps, "weight": CLASS_WEIGHT,
+                      "reduction": reduction}  # fmt: skip
+            case_id = f"opt-cce-{kind}-{reduction}-ls{eps}/{dtype}/{shape_id}"
+            cases.append(_opt(case_id, "CategoricalCrossentropy", kwargs, dtype, t, p,
+                              _ClassAxisLast(module, from_logits)))  # fmt: skip
+    return cases
+
+
+def _option_sparse(dtype):
+    """Weights, ignore_index (-100, and a class in range), smoothing, every reduction."""
+    plan = [  # (weight, ignore_index, label_smoothing, reduction, layout)
+        (CLASS_WEIGHT, None, 0.0, "mean", "2d"),
+        (CLASS_WEIGHT, -100, 0.0, "mean", "3d"),
+        (None, -100, 0.0, "mean", "2d"),
+        (None, 2, 0.1, "mean", "3d"),
+        (CLASS_WEIGHT, -100, 0.1, "mean", "2d"),
+        (CLASS_WEIGHT, 1, 0.35, "mean", "3d"),
+        (CLASS_WEIGHT, -100, 0.2, "sum", "2d"),
+        (CLASS_WEIGHT, 3, 0.0, "sum", "3d"),
+        (CLASS_WEIGHT, -100, 0.2, "none", "3d"),
+        (None, -100, 0.0, "none", "2d"),
+    ]
+    cases = []
+    for from_logits in (True, False):
+        kind = "logits" if from_logits else "probs"
+        for weight, ignore, eps, reduction, layout in plan:
+            batch = (6,) if layout == "2d" else (2, 3)
+            labels = torch.randint(0, 4, batch)
+            labels.view(-1)[1] = 0 if ignore is None else ignore
+            labels.view(-1)[4] = 3 if ignore is None else ignore
+            if from_logits:
+                p = 2.0 * torch.randn((*batch, 4), dtype=torch.float64)
+            else:
+                p = torch.softmax(torch.randn((*batch, 4), dtype=torch.float64), dim=-1)
+            case_id = f"opt-scce-{kind}-w{weight is not None}-ig{ignore}-ls{eps}-{reduction}"
+            cases.append(_opt_sparse(f"{case_id}/{dtype}/{layout}", dtype, labels, p, from_logits,
+                                     weight, ignore, eps, reduction))  # fmt: skip
+        # Every target ignored: PyTorch's 'mean' is 0 / 0 = NaN (with or without weights).
+        labels = torch.full((3,), -100)
+        p = 2.0 * torch.randn((3, 4), dtype=torch.float64)
+        for weight in (None, CLASS_WEIGHT):
+            case_id = f"opt-scce-{kind}-w{weight is not None}-all-ignored/{dtype}"
+            p_in = p if from_logits else torch.softmax(p, dim=-1)
+            cases.append(_opt_sparse(case_id, dtype, labels, p_in, from_logits, weight, -100, 0.0,
+                                     "mean", finite=False))  # fmt: skip
+    return cases
+
+
+def _option_nll(dtype):
+    cases = []
+    for weight, ignore, reduction, layout in (
+        (None, -100, "mean", "2d"),
+        (CLASS_WEIGHT, -100, "mean", "3d"),
+        (CLASS_WEIGHT, 0, "sum", "2d"),
+        (None, None, "sum", "3d"),
+        (CLASS_WEIGHT, -100, "none", "2d"),
+    ):
+        batch = (6,) if layout == "2d" else (2, 3)
+        labels = torch.randint(0, 4, batch)
+        if ignore is not None:
+            labels.view(-1)[2] = ignore
+        p = torch.log_softmax(2.0 * torch.randn((*batch, 4), dtype=torch.float64), dim=-1)
+        kwargs = {"weight": weight, "reduction": reduction}
+        torch_kwargs = {"weight": _tensor(weight), "reduction": reduction}
+        if ignore != -100:
+            kwargs["ignore_index"] = ignore
+            torch_kwargs["ignore_index"] = -1000 if ignore is None else ignore
+        module = _ClassAxisLast(nn.NLLLoss(**torch_kwargs), True, sparse=True)
+        case_id = f"opt-nll-w{weight is not None}-ig{ignore}-{reduction}/{dtype}/{layout}"
+        cases.append(_opt(case_id, "NLLLoss", kwargs, dtype, labels, p, module))
+    return cases
+
+
+def _option_kl(dtype):
+    cases = []
+    for log_target in (False, True):
+        for reduction in ("mean", "batchmean", "sum", "none"):
+            for shape_id, shape in OPTION_SHAPES.items():
+                t = torch.softmax(2.0 * torch.randn(shape, dtype=torch.float64), dim=-1)
+                if not log_target:
+                    t.view(-1)[1] = 0.0  # 0 * log 0 = 0, as PyTorch's xlogy
+                else:
+                    t = torch.log(t)
+                p = torch.log_softmax(torch.randn(shape, dtype=torch.float64), dim=-1)
+                module = nn.KLDivLoss(reduction=reduction, log_target=log_target)
+                kwargs = {"log_target": log_target, "reduction": reduction}
+                case_id = f"opt-kl-log{log_target}-{reduction}/{dtype}/{shape_id}"
+                cases.append(_opt(case_id, "KLDivLoss", kwargs, dtype, t, p, module))
+    return cases
+
+
+def _tensor(values):
+    return None if values is None else torch.tensor(values, dtype=torch.float64)
+
+
+def _opt_sparse(case_id, dtype, labels, y_pred, from_logits, weight, ignore, eps, reduction,
+                finite=True):  # fmt: skip
+    kwargs = {"from_logits": from_logits, "label_smoothing": eps, "weight": weight,
+              "ignore_index": ignore, "reduction": reduction}  # fmt: skip
+    torch_ignore = -1000 if ignore is None else ignore  # nothing is ignored
+    module = nn.CrossEntropyLoss(weight=_tensor(weight), ignore_index=torch_ignore,
+                                 label_smoothing=eps, reduction=reduction)  # fmt: skip
+    module = _ClassAxisLast(module, from_logits, sparse=True)
+    return _opt(case_id, "SparseCategoricalCrossentropy", kwargs, dtype, labels, y_pred, module,
+                finite=finite)  # fmt: skip
+
+
+def _opt(case_id, loss, kwargs, dtype, y_true, y_pred, module, finite=True):
+    """A case whose ``expected`` is PyTorch's output, whatever its shape; ``grad`` of its sum."""
+    if dtype == "float32":
+        y_pred = y_pred.to(torch.float32).to(torch.float64)
+        if y_true.is_floating_point():
+            y_true = y_true.to(torch.float32).to(torch.float64)
+    y_pred = y_pred.clone().requires_grad_(True)
+    value = module(y_pred, y_true)
+    grad = None
+    if finite:
+        value.sum().backward()
+        if not (torch.isfinite(value).all() and torch.isfinite(y_pred.grad).all()):
+            raise AssertionError(f"{case_id}: PyTorch's loss or gradient is not finite")
+        grad = y_pred.grad.tolist()
+    elif not torch.isnan(value).all():
+        raise AssertionError(f"{case_id}: PyTorch's loss was expected to be NaN")
+    return {
+        "id": case_id,
+        "loss": loss,
+        "kwargs": kwargs,
+        "dtype": dtype,
+        "torch": _describe_options(module),
+        "y_true": y_true.tolist(),
+        "y_pred": y_pred.detach().tolist(),
+        "expected": value.tolist(),
+        "grad": grad,
+    }
+
+
+_OPTION_ATTRIBUTES = ("delta", "beta", "label_smoothing", "ignore_index", "log_target",
+                      "reduction", "weight", "pos_weight")  # fmt: skip
+
+
+def _describe_options(module):
+    """``nn.CrossEntropyLoss(weight=[...], reduction='sum')``: the arguments that were given."""
+    inner = module.module if isinstance(module, _ClassAxisLast) else module
+    arguments = []
+    for name in _OPTION_ATTRIBUTES:
+        value = getattr(inner, name, None)
+        if value is None or (name == "ignore_index" and value == -100):
+            continue
+        value = value.tolist() if isinstance(value, torch.Tensor) else value
+        arguments.append(f"{name}={value!r}")
+    call = f"nn.{type(inner).__name__}({', '.join(arguments)})"
+    if isinstance(module, _ClassAxisLast):
+        inner_input = "y_pred" if module.from_logits else "clamp(log(y_pred), min=-100)"
+        target = "y_true" if module.sparse else "movedim(y_true, -1, 1)"
+        return f"{call}(movedim({inner_input}, -1, 1), {target})"
+    return call
