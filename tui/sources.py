@@ -189,7 +189,9 @@ class RunnerSource:
     def run(self, emit: Emit, stop: threading.Event) -> object:
         train = self.train
         if train is None:
-            from kerasdl.runner import train
+            from kerasdl.cli.native_logs import import_runner
+
+            train = import_runner().train  # TensorFlow without the JAX it would load
         return train(self.config, sinks=[emit], resume=self.resume, stop=stop)
 
 

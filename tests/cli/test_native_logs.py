@@ -2,6 +2,7 @@
 or ``KERASDL_DEBUG`` asks for them: the file-descriptor filter, the Python loggers and warnings,
 and two real commands (``kerasdl info``, a tiny ``kerasdl experiment init``) in a subprocess."""
 
+import json
 import logging
 import os
 import re
@@ -176,3 +177,55 @@ def test_the_dashboards_replay_drops_the_noise_unless_verbose(capfd, quiet, verb
     aside.replay()
     real = "a real warning from the run\n"
     assert capfd.readouterr().err == (NOISE + real if verbose else real)
+
+
+_WITHOUT_JAX = """
+import json, sys
+from kerasdl.cli import native_logs
+runner = native_logs.import_runner()
+loaded = "jax" in sys.modules
+import jax  # still importable afterwards
+print(json.dumps({"jax_with_tensorflow": loaded, "jax_after": jax.__name__}))
+"""
+
+
+def test_the_cli_loads_tensorflow_without_the_jax_it_would_import(tmp_path):
+    """TensorFlow's TFLite helpers import JAX whenever it is installed (2 s and 130 MB here);
+    the CLI's `import_runner` loads TensorFlow without it, and `import jax` still works after."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_JAX], env=env, capture_output=True, text=True, check=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"jax_with_tensorflow": False, "jax_after": "jax"}
+    # And without the guard TensorFlow does import it here (so the test can fail).
+    plain = subprocess.run(
+        [sys.executable, "-c", "import sys, tensorflow; print('jax' in sys.modules)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert plain.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.parametrize(
+    ("env", "json_text", "expected"),
+    [
+        ({"KERAS_BACKEND": "jax"}, '{"backend": "tensorflow"}', "jax"),
+        ({}, '{"backend": "torch"}', "torch"),
+        ({}, "not json", "tensorflow"),
+        ({}, None, "tensorflow"),
+    ],
+)
+def test_configured_backend_reads_the_env_then_keras_json(
+    tmp_path, monkeypatch, env, json_text, expected
+):
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if json_text is not None:
+        (tmp_path / "keras.json").write_text(json_text, encoding="utf-8")
+    assert native_logs.configured_backend() == expected
