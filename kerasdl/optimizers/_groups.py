@@ -107,12 +107,19 @@ def _path(variable):
     return getattr(variable, "path", variable.name)
 
 
+def same_path(a, b):
+    """Paths equal up to leading components: Keras names a model's variables
+    ``sequential/dense/kernel`` when the model builds them and ``dense/kernel`` after
+    ``keras.saving.load_model``, so a stored path matches either form."""
+    return a == b or a.endswith("/" + b) or b.endswith("/" + a)
+
+
 def selects(kind, selector, variable):
     """Whether one group's selector takes `variable` (a Keras variable)."""
     if kind == "variables":
         return any(variable is v for v in selector)
     if kind == "paths":
-        return _path(variable) in selector
+        return any(same_path(_path(variable), path) for path in selector)
     if kind == "pattern":
         return re.search(selector, _path(variable)) is not None
     return len(variable.shape) <= selector
