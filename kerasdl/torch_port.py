@@ -102,11 +102,51 @@ _OPTIMIZERS = {
 }
 _OPTIMIZERS["AdamW"] = _OPTIMIZERS["Adam"]
 
-# torch scheduler class name -> (kerasdl schedule class name, {torch attribute: kwarg}).
+
+def _attribute(name):
+    return lambda scheduler, index: getattr(scheduler, name)
+
+
+def _milestones(scheduler, index):
+    return sorted(scheduler.milestones.elements())  # a Counter: a repeated milestone counts twice
+
+
+def _lambda(scheduler, index):
+    return scheduler.lr_lambdas[index]
+
+
+# torch scheduler class name -> (kerasdl schedule class name, {kwarg: read(scheduler, group)}).
 _SCHEDULERS = {
-    "StepLR": ("StepLR", {"step_size": "step_size", "gamma": "gamma"}),
-    "ExponentialLR": ("ExponentialLR", {"gamma": "gamma"}),
-    "CosineAnnealingLR": ("CosineAnnealingLR", {"T_max": "T_max", "eta_min": "eta_min"}),
+    "StepLR": ("StepLR", {"step_size": _attribute("step_size"), "gamma": _attribute("gamma")}),
+    "MultiStepLR": ("MultiStepLR", {"milestones": _milestones, "gamma": _attribute("gamma")}),
+    "ExponentialLR": ("ExponentialLR", {"gamma": _attribute("gamma")}),
+    "CosineAnnealingLR": (
+        "CosineAnnealingLR",
+        {"T_max": _attribute("T_max"), "eta_min": _attribute("eta_min")},
+    ),
+    "CosineAnnealingWarmRestarts": (
+        "CosineAnnealingWarmRestarts",
+        {
+            "T_0": _attribute("T_0"),
+            "T_mult": _attribute("T_mult"),
+            "eta_min": _attribute("eta_min"),
+        },
+    ),
+    "ConstantLR": (
+        "ConstantLR",
+        {"factor": _attribute("factor"), "total_iters": _attribute("total_iters")},
+    ),
+    "LinearLR": (
+        "LinearLR",
+        {k: _attribute(k) for k in ("start_factor", "end_factor", "total_iters")},
+    ),
+    "PolynomialLR": (
+        "PolynomialLR",
+        {"total_iters": _attribute("total_iters"), "power": _attribute("power")},
+    ),
+    "LambdaLR": ("LambdaLR", {"lr_lambda": _lambda}),
+    "SequentialLR": ("SequentialLR", {}),
+    "ChainedScheduler": ("ChainedScheduler", {}),
 }
 
 
@@ -141,6 +181,18 @@ class Shifted(keras.optimizers.schedules.LearningRateSchedule):
 
     def __call__(self, step):
         return self.schedule(keras.ops.add(keras.ops.convert_to_tensor(step), self.offset))
+
+    def rebased(self, initial_learning_rate):
+        """The same shift of `schedule.rebased(initial_learning_rate)` (a parameter group's
+        rate, see `kerasdl.optimizers`).
+
+        Args:
+            initial_learning_rate: float `>= 0`, the group's learning rate.
+
+        Returns:
+            A new `Shifted`.
+        """
+        return Shifted(self.schedule.rebased(initial_learning_rate), self.offset)
 
     def get_config(self):
         return {
@@ -226,21 +278,41 @@ def _group_kwargs(name, group, skip):
 
 
 def _hyperparameters(optimizer, skip):
-    """`(kerasdl class name, kwargs, lr)` of `optimizer`: one group, or groups that agree."""
+    """`(kerasdl class name, [(kwargs, lr) of each param group])` of `optimizer`."""
     name = _torch_class(optimizer, "optimizer", _OPTIMIZERS)
-    groups = list(optimizer.param_groups)
-    converted = [(_group_kwargs(name, g, skip), float(g["lr"])) for g in groups]
-    if any(c != converted[0] for c in converted[1:]):
-        raise NotImplementedError(
-            f"The torch optimizer has {len(groups)} parameter groups with different "
-            "hyperparameters; kerasdl optimizers do not take parameter groups yet. Groups that "
-            "agree in every hyperparameter are converted as one."
-        )
-    kwargs, lr = converted[0]
+    converted = [(_group_kwargs(name, g, skip), float(g["lr"])) for g in optimizer.param_groups]
     target = _OPTIMIZERS[name][0]
     if target == "Adam":  # torch's AdamW is its Adam with decoupled_weight_decay=True
-        target = "AdamW" if kwargs.pop("decoupled_weight_decay", False) else "Adam"
-    return target, kwargs, lr
+        decoupled = {kwargs.pop("decoupled_weight_decay", False) for kwargs, _ in converted}
+        if len(decoupled) > 1:
+            raise NotImplementedError(
+                "The torch optimizer's groups differ in `decoupled_weight_decay`: kerasdl's Adam "
+                "and AdamW are two optimizers."
+            )
+        target = "AdamW" if decoupled.pop() else "Adam"
+    return target, converted
+
+
+def _groups(cls, converted, group_variables, group_schedules):
+    """kerasdl's `groups` for torch groups 1, 2, ... (group 0 is the optimizer's own
+    arguments): what each sets differently from group 0, its variables as the selector."""
+    base_kwargs, base_lr = converted[0]
+    groups = []
+    for index, (kwargs, lr) in enumerate(converted[1:], start=1):
+        group = {k: v for k, v in kwargs.items() if base_kwargs.get(k) != v}
+        unknown = sorted(set(group) - set(cls.GROUP_CHECKS))
+        if unknown:
+            raise NotImplementedError(
+                f"torch param group {index} sets {unknown} differently from group 0; a kerasdl "
+                f"{cls.__name__} group may set {sorted(cls.GROUP_CHECKS)}."
+            )
+        if group_schedules is None:
+            if lr != base_lr:
+                group["learning_rate"] = lr
+        elif not _same(group_schedules[index], group_schedules[0]):
+            group["learning_rate"] = group_schedules[index]
+        groups.append({"variables": group_variables[index], **group})
+    return groups
 
 
 def _parameters(optimizer):
@@ -292,38 +364,75 @@ def _mapped(params, names, mapping, torch_model):
     return result
 
 
-def _schedule(scheduler, optimizer, lr, steps_per_epoch):
-    """`(kerasdl schedule at its step 0, the schedule's step now)` for a torch scheduler."""
+def _same(schedule, other):
+    try:
+        return schedule.get_config() == other.get_config()
+    except Exception:  # a LambdaLR of a lambda: no config to compare, give the group its own
+        return False
+
+
+# Schedulers without a kerasdl counterpart here, and why.
+_NOT_MAPPED = {
+    "ReduceLROnPlateau": "it is a callback in Keras: use kerasdl.callbacks.ReduceLROnPlateau "
+    "with the optimizer from_torch returns",
+    "CyclicLR": "build kerasdl.schedules.CyclicLR by hand (its momentum cycling is the "
+    "optimizer's momentum as a kerasdl.schedules.CycledMomentum)",
+    "OneCycleLR": "build kerasdl.schedules.OneCycleLR by hand (its momentum cycling is the "
+    "optimizer's momentum or beta_1 as a kerasdl.schedules.CycledMomentum)",
+    "MultiplicativeLR": "build kerasdl.schedules.MultiplicativeLR by hand (it needs max_epochs)",
+}
+
+
+def _schedules(scheduler, optimizer, lrs, steps_per_epoch):
+    """`(a kerasdl schedule for each param group, the schedules' step now)`."""
     name = type(scheduler).__name__
-    if name == "ReduceLROnPlateau":
+    if name in _NOT_MAPPED:
         raise NotImplementedError(
-            "torch's ReduceLROnPlateau is a callback in Keras: use "
-            "kerasdl.callbacks.ReduceLROnPlateau, with the optimizer from_torch returns."
+            f"from_torch does not convert torch's {name}: {_NOT_MAPPED[name]}."
         )
     name = _torch_class(scheduler, "scheduler", _SCHEDULERS)
     if getattr(scheduler, "optimizer", None) is not optimizer:
         raise ValueError("The torch scheduler does not schedule the given optimizer.")
-    target, keys = _SCHEDULERS[name]
-    base_lrs = {float(b) for b in scheduler.base_lrs}
-    if len(base_lrs) != 1:
-        raise NotImplementedError(
-            f"The torch scheduler's base rates differ between groups ({sorted(base_lrs)}); "
-            "kerasdl optimizers do not take parameter groups yet."
-        )
+    epoch = int(_last_epoch(scheduler))
+    position = epoch * steps_per_epoch
+    schedules = []
+    for index, lr in enumerate(lrs):
+        schedule = _build(scheduler, index, steps_per_epoch)
+        now = float(schedule(position))
+        if not math.isclose(now, lr, rel_tol=1e-5, abs_tol=1e-12):
+            raise ValueError(
+                f"The torch optimizer's lr is {lr!r} (group {index}), but {name} gives {now!r} "
+                f"at its epoch {epoch}: was the rate changed by hand or by another scheduler?"
+            )
+        schedules.append(schedule)
+    return schedules, position
+
+
+def _last_epoch(scheduler):
+    if hasattr(scheduler, "last_epoch"):
+        return scheduler.last_epoch
+    return scheduler._schedulers[0].last_epoch  # ChainedScheduler: its members' position
+
+
+def _build(scheduler, index, steps_per_epoch):
+    """The kerasdl schedule of torch `scheduler` for param group `index`."""
     import kerasdl.schedules
 
-    kwargs = {k: getattr(scheduler, t) for t, k in keys.items()}
-    schedule = getattr(kerasdl.schedules, target)(
-        base_lrs.pop(), steps_per_epoch=steps_per_epoch, **kwargs
-    )
-    position = int(scheduler.last_epoch) * steps_per_epoch
-    now = float(schedule(position))
-    if not math.isclose(now, lr, rel_tol=1e-5, abs_tol=1e-12):
-        raise ValueError(
-            f"The torch optimizer's lr is {lr!r}, but {name} gives {now!r} at its epoch "
-            f"{scheduler.last_epoch}: was the rate changed by hand or by another scheduler?"
+    name = type(scheduler).__name__
+    if name in _NOT_MAPPED:
+        raise NotImplementedError(
+            f"from_torch does not convert torch's {name}: {_NOT_MAPPED[name]}."
         )
-    return schedule, position
+    name = _torch_class(scheduler, "scheduler", _SCHEDULERS)
+    target, keys = _SCHEDULERS[name]
+    cls = getattr(kerasdl.schedules, target)
+    if name in ("SequentialLR", "ChainedScheduler"):
+        members = [_build(s, index, steps_per_epoch) for s in scheduler._schedulers]
+        if name == "ChainedScheduler":
+            return cls(members)
+        return cls(members, milestones=list(scheduler._milestones), steps_per_epoch=steps_per_epoch)
+    kwargs = {k: read(scheduler, index) for k, read in keys.items()}
+    return cls(float(scheduler.base_lrs[index]), steps_per_epoch=steps_per_epoch, **kwargs)
 
 
 def _step_count(optimizer, params, uses_step):
@@ -452,26 +561,48 @@ def from_torch(
     steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
     state = _checks.one_of("state", state, (False, True))
     weights = _checks.one_of("weights", weights, (False, True))
-    skip = _scheduler_keys(scheduler)
     name = _torch_class(optimizer, "optimizer", _OPTIMIZERS)
-    target, kwargs, lr = _hyperparameters(optimizer, skip)
-    schedule, position = (None, 0)
+    target, converted = _hyperparameters(optimizer, _scheduler_keys(scheduler))
+    schedules, position = (None, 0)
     if scheduler is not None:
-        schedule, position = _schedule(scheduler, optimizer, lr, steps_per_epoch)
+        lrs = [lr for _, lr in converted]
+        schedules, position = _schedules(scheduler, optimizer, lrs, steps_per_epoch)
     params, names = _parameters(optimizer)
     keras_variables = None
-    if state or weights or any(x is not None for x in (variables, model, mapping)):
+    distinct = any(c != converted[0] for c in converted[1:])
+    if state or weights or distinct or any(x is not None for x in (variables, model, mapping)):
+        if not any(x is not None for x in (variables, model, mapping)):
+            raise ValueError(
+                "The Keras variables are needed (for the state, the weights, or parameter groups "
+                "that differ): pass `variables=`, `model=` or `mapping=`."
+            )
         keras_variables = _variables_for(params, names, variables, model, mapping, torch_model)
     recorded = _step_count(optimizer, params, uses_step=name != "SGD") if state else None
     n = _iterations(iterations, recorded, position, state and _has_state(optimizer, params))
-    learning_rate = lr if schedule is None else _placed(schedule, position, n, steps_per_epoch)
+    if schedules is not None:
+        schedules = [_placed(s, position, n, steps_per_epoch) for s in schedules]
     import kerasdl.optimizers
 
-    result = getattr(kerasdl.optimizers, target)(learning_rate=learning_rate, **kwargs)
+    cls = getattr(kerasdl.optimizers, target)
+    kwargs, lr = converted[0]
+    if distinct:
+        kwargs = dict(
+            kwargs, groups=_groups(cls, converted, _split(optimizer, keras_variables), schedules)
+        )
+    result = cls(learning_rate=lr if schedules is None else schedules[0], **kwargs)
     if keras_variables is not None:
         _move(optimizer, params, keras_variables, result, name, state, weights)
     result.iterations.assign(n)
-    return FromTorch(result, None if schedule is None else learning_rate)
+    return FromTorch(result, None if schedules is None else schedules[0])
+
+
+def _split(optimizer, keras_variables):
+    """The Keras variables of each torch param group."""
+    result, start = [], 0
+    for group in optimizer.param_groups:
+        result.append(keras_variables[start : start + len(group["params"])])
+        start += len(group["params"])
+    return result
 
 
 def _scheduler_keys(scheduler):

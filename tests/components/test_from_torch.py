@@ -140,16 +140,40 @@ def test_an_object_that_is_not_a_mapped_torch_optimizer_is_refused():
         from_torch(_fake_optimizer("LBFGS", [_Tensor([1.0])], lr=1.0))
 
 
-def test_groups_that_agree_convert_as_one_and_groups_that_differ_are_not_implemented():
+def test_groups_that_agree_convert_as_one():
     a, b = _Tensor([1.0]), _Tensor([2.0])
     same = [
         {"params": [a], "lr": 0.1, "momentum": 0.9},
         {"params": [b], "lr": 0.1, "momentum": 0.9},
     ]
-    assert from_torch(_fake_optimizer("SGD", [], groups=same)).optimizer.momentum == 0.9
-    differ = [{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.01}]
-    with pytest.raises(NotImplementedError, match="2 parameter groups with different"):
-        from_torch(_fake_optimizer("SGD", [], groups=differ))
+    converted = from_torch(_fake_optimizer("SGD", [], groups=same)).optimizer
+    assert converted.momentum == 0.9 and converted.groups is None
+
+
+def test_groups_that_differ_become_kerasdl_groups_of_their_variables():
+    weight, bias = _Tensor(np.ones((2, 3))), _Tensor([0.0, 0.0])
+    groups = [
+        {"params": [weight], "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
+        {"params": [bias], "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0},
+    ]
+    optimizer = _fake_optimizer("SGD", [], groups=groups)
+    with pytest.raises(ValueError, match="Keras variables are needed"):
+        from_torch(optimizer)
+    dense = _dense(2, 3, name="fc")
+    converted = from_torch(optimizer, variables=dense.trainable_variables).optimizer
+    # Group 0 is the optimizer's own arguments; group 1 sets what differs, on its variables.
+    assert float(converted.learning_rate) == pytest.approx(0.1) and converted.weight_decay == 1e-4
+    assert converted.groups == [{"paths": ["fc/bias"], "learning_rate": 0.01, "weight_decay": 0.0}]
+    groups = [
+        {"params": [weight], "lr": 0.1, "initial_accumulator_value": 0.0},
+        {"params": [bias], "lr": 0.1, "initial_accumulator_value": 0.5},
+    ]
+    with pytest.raises(NotImplementedError, match=r"group 1 sets \['initial_accumulator_value'\]"):
+        from_torch(
+            _fake_optimizer("Adagrad", [], groups=groups),
+            model=None,
+            variables=[*dense.trainable_variables],
+        )
 
 
 def test_layout_rule_kernels_move_axes_everything_else_keeps_torch_layout():
@@ -393,6 +417,41 @@ def test_step_lr_moved_mid_epoch_continues_on_torchs_rates(torch):
     assert converted.schedule.steps_per_epoch == 3
 
 
+def _two_groups(make):
+    """`make` on torch param groups: the convolution's, and the rest at a quarter of the rate
+    with no weight decay (timm's "no decay" group); lr and its quarter are powers of two."""
+
+    def build(params):
+        params = list(params)
+        return make(
+            [{"params": params[:2]}, {"params": params[2:], "lr": 2**-6, "weight_decay": 0}]
+        )
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["sgd", "adamw", "rmsprop"],
+)
+def test_parameter_groups_and_step_lr_continue_on_torchs_trajectory(torch, case):
+    make = {
+        "sgd": lambda g: torch.optim.SGD(g, lr=2**-4, momentum=0.9, weight_decay=1e-2),
+        "adamw": lambda g: torch.optim.AdamW(g, lr=2**-4, weight_decay=0.1, amsgrad=True),
+        "rmsprop": lambda g: torch.optim.RMSprop(g, lr=2**-4, weight_decay=1e-2, centered=True),
+    }[case]
+    converted = _continue_both(
+        torch,
+        _two_groups(make),
+        lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=2, gamma=0.5),
+        steps_per_epoch=3,
+        iterations=STEPS if case == "sgd" else None,
+    )
+    groups = converted.optimizer.groups
+    assert len(groups) == 1 and groups[0]["weight_decay"] == 0
+    assert len(groups[0]["paths"]) == 4  # the two Linear layers' weights and biases
+
+
 def test_sgd_keeps_no_step_count_iterations_places_the_move(torch):
     converted = _continue_both(
         torch,
@@ -422,12 +481,57 @@ def test_without_state_the_schedule_continues_from_the_schedulers_position(torch
     np.testing.assert_allclose(got, expected, rtol=1e-6)  # the schedule is float32
 
 
+SCHEDULERS = {
+    "multistep": lambda s, o: s.MultiStepLR(o, milestones=[2, 5, 5, 9], gamma=0.5),
+    "constant": lambda s, o: s.ConstantLR(o, factor=0.25, total_iters=6),
+    "linear": lambda s, o: s.LinearLR(o, start_factor=0.1, end_factor=0.9, total_iters=8),
+    "polynomial": lambda s, o: s.PolynomialLR(o, total_iters=9, power=2.0),
+    "warm_restarts": lambda s, o: s.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2, eta_min=0.01),
+    "lambda": lambda s, o: s.LambdaLR(o, lr_lambda=lambda epoch: 1.0 / (1 + epoch)),
+    "sequential": lambda s, o: s.SequentialLR(
+        o, [s.LinearLR(o, start_factor=0.5, total_iters=3), s.ExponentialLR(o, 0.8)], [4]
+    ),
+    "chained": lambda s, o: s.ChainedScheduler(
+        [s.ConstantLR(o, factor=0.5, total_iters=3), s.ExponentialLR(o, gamma=0.9)]
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCHEDULERS))
+@pytest.mark.parametrize("moved_at", [0, 6])
+def test_schedulers_continue_with_torchs_rates_per_group(torch, case, moved_at):
+    first, second = (torch.nn.Parameter(torch.zeros(2)) for _ in range(2))
+    optimizer = torch.optim.SGD([{"params": [first]}, {"params": [second], "lr": 0.05}], lr=0.2)
+    scheduler = SCHEDULERS[case](torch.optim.lr_scheduler, optimizer)
+    for _ in range(moved_at):  # epochs of 2 steps
+        optimizer.step()
+        scheduler.step()
+    keras_first, keras_second = keras.Variable([0.0, 0.0]), keras.Variable([0.0, 0.0])
+    converted = from_torch(
+        optimizer, scheduler, variables=[keras_first, keras_second], steps_per_epoch=2
+    )
+    keras_optimizer = converted.optimizer
+    keras_optimizer.build([keras_first, keras_second])
+    expected, got = [], []
+    start = int(keras_optimizer.iterations)  # 0: no state moved
+    for step in range(start, start + 24):
+        expected.append([group["lr"] for group in optimizer.param_groups])
+        keras_optimizer.iterations.assign(step)
+        # kerasdl's default group is torch's group 0, kerasdl's group 0 torch's group 1.
+        got.append([float(keras_optimizer.group_learning_rate(g)) for g in (None, 0)])
+        if step % 2 == 1:
+            optimizer.step()
+            scheduler.step()
+    # The rates are float32 (Keras's learning rate): 1e-6 relative.
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-9)
+
+
 def test_a_rate_the_scheduler_did_not_set_is_refused(torch):
     param = torch.nn.Parameter(torch.zeros(2))
     optimizer = torch.optim.SGD([param], lr=0.1)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
     optimizer.param_groups[0]["lr"] = 0.3
-    with pytest.raises(ValueError, match=r"lr is 0\.3, but StepLR gives 0\.1"):
+    with pytest.raises(ValueError, match=r"lr is 0\.3 \(group 0\), but StepLR gives 0\.1"):
         from_torch(optimizer, scheduler)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     with pytest.raises(NotImplementedError, match=r"kerasdl\.callbacks\.ReduceLROnPlateau"):
