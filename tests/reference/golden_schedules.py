@@ -30,7 +30,8 @@ from torch.optim import lr_scheduler
 
 
 def generate():
-    return _step_lr() + _exponential_lr() + _cosine() + _noam() + _linear_warmup()
+    chapter = _step_lr() + _exponential_lr() + _cosine() + _noam() + _linear_warmup()
+    return chapter + _torch_schedulers() + _rebased_chapter() + _plateau_on_steplr()
 
 
 def _optimizer(lr):
@@ -284,4 +285,286 @@ def _linear_warmup():
     assert all(
         math.isclose(a, b, rel_tol=1e-12) for a, b in zip(seq["lr"], same["lr"], strict=True)
     )
+    return cases
+
+
+# ----------------------------------------------------------------------------- the rest of torch
+#
+# The cases below hold, besides ``lr``, ``rebased``: ``{"initial_learning_rate": g, "lr": [...]}``,
+# the lr of a second parameter group whose lr is ``g`` on the same optimizer and scheduler
+# (PyTorch scales each group from its own ``initial_lr``), and for CyclicLR / OneCycleLR with
+# ``cycle_momentum`` ``momentum``: ``param_groups[0]["momentum"]`` (SGD) or
+# ``param_groups[0]["betas"][0]`` (Adam, ``"optimizer": "adam"``) when step ``k`` runs.
+# Composite configs hold their members as ``{"schedule": ..., "config": ...}``; ``lr_lambda`` and
+# ``scale_fn`` are names of the functions in LAMBDAS (the test suite writes the same in keras.ops).
+
+LAMBDAS = {
+    "exp095": lambda e: 0.95**e,
+    "warmup5": lambda e: min(1.0, (e + 1) / 5),
+    "const09": lambda e: 0.9,
+    "slowing": lambda e: 1.0 - 0.5 / (e + 1),
+    "inverse_cycle": lambda c: 1.0 / c,
+}
+
+
+def _two_groups(lr, lr2, kind="sgd"):
+    params = [torch.nn.Parameter(torch.zeros((), dtype=torch.float64)) for _ in range(2)]
+    groups = [{"params": [params[0]], "lr": lr}, {"params": [params[1]], "lr": lr2}]
+    if kind == "adam":
+        return torch.optim.Adam(groups, lr=lr)
+    return torch.optim.SGD(groups, lr=lr, momentum=0.9)
+
+
+def _record(optimizer, kind):
+    group = optimizer.param_groups[0]
+    if kind == "adam":
+        return float(group["betas"][0])
+    return float(group["momentum"])
+
+
+def _run_groups(optimizer, scheduler, steps, spe=1, kind=None, per_step=None):
+    """``(lr group 0, lr group 1, momentum)`` at each optimizer step."""
+    lrs, lrs2, momenta = [], [], []
+    for k in range(steps):
+        lrs.append(float(optimizer.param_groups[0]["lr"]))
+        lrs2.append(float(optimizer.param_groups[1]["lr"]))
+        if kind is not None:
+            momenta.append(_record(optimizer, kind))
+        optimizer.step()
+        if per_step is not None:  # CosineAnnealingWarmRestarts' step(epoch + i / iters)
+            scheduler.step(k // spe + (k % spe) / spe)
+        elif (k + 1) % spe == 0 and k + 1 < steps:
+            scheduler.step()
+    return lrs, lrs2, momenta
+
+
+def _make(optimizer, name, config):
+    """The PyTorch scheduler of a kerasdl ``(name, config)`` (its arguments, PyTorch's names)."""
+    c = {k: v for k, v in config.items() if k not in ("steps_per_epoch", "initial_learning_rate")}
+    c.pop("per_step", None)
+    c.pop("max_epochs", None)
+    for key in ("lr_lambda", "scale_fn"):
+        if key in c and c[key] is not None:
+            c[key] = LAMBDAS[c[key]]
+    if name in ("SequentialLR", "ChainedScheduler"):
+        members = [_make(optimizer, m["schedule"], m["config"]) for m in c.pop("schedules")]
+        if name == "ChainedScheduler":
+            return lr_scheduler.ChainedScheduler(members, optimizer=optimizer)
+        return lr_scheduler.SequentialLR(optimizer, members, **c)
+    return getattr(lr_scheduler, name)(optimizer, **c)
+
+
+def _torch_case(case_id, name, config, steps, lr2, kind=None):
+    """A case of PyTorch's ``name`` scheduler run ``steps`` optimizer steps, two groups."""
+    spe = config.get("steps_per_epoch", 1)
+    if name == "ChainedScheduler":  # stepped as its members count
+        spe = config["schedules"][0]["config"].get("steps_per_epoch", 1)
+    lr = config.get("initial_learning_rate")
+    if lr is None and "schedules" in config:  # a composite: the group's lr is its members'
+        lr = config["schedules"][0]["config"]["initial_learning_rate"]
+    if lr is None:  # CyclicLR, OneCycleLR: their own rates override the group's
+        lr = 0.123
+    optimizer = _two_groups(lr, lr2, kind or "sgd")
+    scheduler = _make(optimizer, name, config)
+    per_step = True if config.get("per_step") else None
+    lrs, lrs2, momenta = _run_groups(optimizer, scheduler, steps, spe, kind, per_step)
+    args = ", ".join(f"{k}={v!r}" for k, v in config.items() if k != "schedules")
+    how = "step(epoch + i / iters) every batch" if per_step else f"step() every {spe} steps"
+    case = {
+        "id": case_id,
+        "schedule": name,
+        "config": config,
+        "torch": f"{name}(optimizer, {args}), {how}",
+        "lr": lrs,
+        "rebased": {"initial_learning_rate": lr2, "lr": lrs2},
+    }
+    if kind is not None:
+        case["optimizer"] = kind
+        case["momentum"] = momenta
+    return case
+
+
+def _s(name, **config):
+    return {"schedule": name, "config": config}
+
+
+def _torch_schedulers():
+    t = _torch_case
+    return [
+        t("multistep/spe1", "MultiStepLR", dict(
+            initial_learning_rate=0.1, milestones=[3, 7]), 12, 0.3),
+        t("multistep/twice-spe3", "MultiStepLR", dict(
+            initial_learning_rate=0.05, milestones=[2, 2, 5], gamma=0.5, steps_per_epoch=3),
+          24, 0.01),
+        t("constant/defaults", "ConstantLR", dict(initial_learning_rate=0.1), 9, 0.02),
+        t("constant/spe4", "ConstantLR", dict(
+            initial_learning_rate=0.2, factor=0.5, total_iters=3, steps_per_epoch=4), 24, 1.0),
+        t("linear/defaults", "LinearLR", dict(initial_learning_rate=0.1), 9, 0.4),
+        t("linear/spe2", "LinearLR", dict(
+            initial_learning_rate=0.3, start_factor=0.1, end_factor=0.5, total_iters=4,
+            steps_per_epoch=2), 16, 0.05),
+        t("linear/decreasing", "LinearLR", dict(
+            initial_learning_rate=0.1, start_factor=1.0, end_factor=0.1, total_iters=6), 10, 0.2),
+        t("polynomial/defaults", "PolynomialLR", dict(initial_learning_rate=0.1), 8, 0.5),
+        t("polynomial/power2-spe3", "PolynomialLR", dict(
+            initial_learning_rate=0.05, total_iters=6, power=2.0, steps_per_epoch=3), 27, 0.2),
+        t("polynomial/sqrt", "PolynomialLR", dict(
+            initial_learning_rate=1.0, total_iters=9, power=0.5), 12, 0.1),
+        t("lambda/exp", "LambdaLR", dict(initial_learning_rate=0.1, lr_lambda="exp095"), 30, 0.7),
+        t("lambda/warmup-spe3", "LambdaLR", dict(
+            initial_learning_rate=0.2, lr_lambda="warmup5", steps_per_epoch=3), 24, 0.01),
+        t("multiplicative/const", "MultiplicativeLR", dict(
+            initial_learning_rate=0.1, lr_lambda="const09", max_epochs=40), 41, 0.5),
+        t("multiplicative/slowing-spe2", "MultiplicativeLR", dict(
+            initial_learning_rate=0.5, lr_lambda="slowing", max_epochs=12, steps_per_epoch=2),
+          26, 0.1),
+        t("restarts/tmult1", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.1, T_0=3, eta_min=0.001), 16, 0.05),
+        t("restarts/tmult2-spe3", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.1, T_0=2, T_mult=2, steps_per_epoch=3), 3 * 31, 0.3),
+        t("restarts/tmult3", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=1.0, T_0=1, T_mult=3, eta_min=0.01), 45, 0.5),
+        t("restarts/per-step-tmult2", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.1, T_0=2, T_mult=2, steps_per_epoch=5, per_step=True),
+          5 * 15, 0.02),
+        t("restarts/per-step-tmult1", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.05, T_0=3, eta_min=0.005, steps_per_epoch=4, per_step=True),
+          4 * 10, 0.5),
+        t("cyclic/triangular", "CyclicLR", dict(base_lr=0.01, max_lr=0.1, step_size_up=4), 30, 0.3,
+          "sgd"),
+        t("cyclic/triangular2-asym", "CyclicLR", dict(
+            base_lr=0.001, max_lr=0.01, step_size_up=3, step_size_down=5, mode="triangular2"),
+          50, 0.3, "sgd"),
+        t("cyclic/exp_range", "CyclicLR", dict(
+            base_lr=0.01, max_lr=0.1, step_size_up=5, mode="exp_range", gamma=0.99), 80, 0.3,
+          "sgd"),
+        t("cyclic/adam-betas", "CyclicLR", dict(
+            base_lr=1e-4, max_lr=1e-3, step_size_up=6, step_size_down=2, base_momentum=0.85,
+            max_momentum=0.95), 40, 0.3, "adam"),
+        t("cyclic/scale_fn-cycle", "CyclicLR", dict(
+            base_lr=0.02, max_lr=0.2, step_size_up=2, step_size_down=3, scale_fn="inverse_cycle",
+            scale_mode="cycle", cycle_momentum=False), 30, 0.3),
+        t("onecycle/cos", "OneCycleLR", dict(max_lr=0.1, total_steps=50), 51, 0.3, "sgd"),
+        t("onecycle/linear", "OneCycleLR", dict(
+            max_lr=0.5, total_steps=40, pct_start=0.25, anneal_strategy="linear"), 41, 0.3, "sgd"),
+        t("onecycle/three-phase-cos", "OneCycleLR", dict(
+            max_lr=0.2, total_steps=60, three_phase=True, div_factor=10.0,
+            final_div_factor=100.0), 61, 0.3, "sgd"),
+        t("onecycle/three-phase-linear-adam", "OneCycleLR", dict(
+            max_lr=1e-3, total_steps=30, pct_start=0.4, anneal_strategy="linear",
+            three_phase=True, base_momentum=0.8, max_momentum=0.9), 31, 0.3, "adam"),
+        t("onecycle/no-momentum", "OneCycleLR", dict(
+            max_lr=0.05, total_steps=20, cycle_momentum=False), 21, 0.3),
+        t("sequential/linear-exponential", "SequentialLR", dict(
+            schedules=[_s("LinearLR", initial_learning_rate=0.1, start_factor=0.2, total_iters=3),
+                       _s("ExponentialLR", initial_learning_rate=0.1, gamma=0.9)],
+            milestones=[3]), 15, 0.4),
+        t("sequential/constant-cosine-step-spe2", "SequentialLR", dict(
+            schedules=[
+                _s("ConstantLR", initial_learning_rate=0.1, factor=0.1, total_iters=5,
+                   steps_per_epoch=2),
+                _s("CosineAnnealingLR", initial_learning_rate=0.1, T_max=4, eta_min=0.01,
+                   steps_per_epoch=2),
+                _s("StepLR", initial_learning_rate=0.1, step_size=2, gamma=0.5,
+                   steps_per_epoch=2)],
+            milestones=[2, 8], steps_per_epoch=2), 2 * 14, 0.02),
+        t("sequential/linear-multiplicative-quirk", "SequentialLR", dict(
+            schedules=[_s("LinearLR", initial_learning_rate=0.1, start_factor=0.25, total_iters=4),
+                       _s("MultiplicativeLR", initial_learning_rate=0.1, lr_lambda="const09",
+                          max_epochs=20)],
+            milestones=[3]), 15, 0.3),
+        t("sequential/exponential-restarts", "SequentialLR", dict(
+            schedules=[_s("ExponentialLR", initial_learning_rate=0.1, gamma=0.5),
+                       _s("CosineAnnealingWarmRestarts", initial_learning_rate=0.1, T_0=3,
+                          T_mult=2)],
+            milestones=[2]), 20, 0.3),
+        t("sequential/three-linear-polynomial-constant", "SequentialLR", dict(
+            schedules=[_s("LinearLR", initial_learning_rate=0.1, start_factor=0.5, total_iters=2),
+                       _s("PolynomialLR", initial_learning_rate=0.1, total_iters=4),
+                       _s("ConstantLR", initial_learning_rate=0.1, factor=0.2, total_iters=2)],
+            milestones=[3, 6]), 12, 0.6),
+        t("chained/constant-exponential", "ChainedScheduler", dict(
+            schedules=[_s("ConstantLR", initial_learning_rate=0.05, factor=0.1, total_iters=20),
+                       _s("ExponentialLR", initial_learning_rate=0.05, gamma=0.9)]), 30, 0.2),
+        t("chained/linear-step-multistep-spe2", "ChainedScheduler", dict(
+            schedules=[
+                _s("LinearLR", initial_learning_rate=0.1, start_factor=0.5, total_iters=3,
+                   steps_per_epoch=2),
+                _s("StepLR", initial_learning_rate=0.1, step_size=4, gamma=0.5, steps_per_epoch=2),
+                _s("MultiStepLR", initial_learning_rate=0.1, milestones=[5, 9], gamma=0.3,
+                   steps_per_epoch=2)]), 2 * 12, 0.01),
+        t("chained/polynomial-multiplicative", "ChainedScheduler", dict(
+            schedules=[_s("PolynomialLR", initial_learning_rate=0.2, total_iters=8, power=2.0),
+                       _s("MultiplicativeLR", initial_learning_rate=0.2, lr_lambda="slowing",
+                          max_epochs=12)]), 12, 0.1),
+    ]  # fmt: skip
+
+
+def _rebased_chapter():
+    """The chapter's schedules with two parameter groups (the ``rebased`` rule)."""
+    t = _torch_case
+    cases = [
+        t("rebased/steplr", "StepLR", dict(
+            initial_learning_rate=0.1, step_size=2, gamma=0.5, steps_per_epoch=2), 12, 0.03),
+        t("rebased/exponential", "ExponentialLR", dict(initial_learning_rate=0.1, gamma=0.9), 20,
+          0.7),
+        t("rebased/cosine-eta_min", "CosineAnnealingLR", dict(
+            initial_learning_rate=0.1, T_max=5, eta_min=0.01), 16, 0.05),
+    ]  # fmt: skip
+    # NoamWarmup and LinearWarmup: their PyTorch form is a LambdaLR, which scales each group.
+    optimizer = _two_groups(2.0, 0.5)
+    noam = _noam_factor(64, 10)
+    lrs, lrs2, _ = _run_groups(optimizer, lr_scheduler.LambdaLR(optimizer, noam), 30)
+    cases.append({
+        "id": "rebased/noam", "schedule": "NoamWarmup",
+        "config": {"d_model": 64, "warmup_steps": 10, "scale": 2.0},
+        "torch": "LambdaLR(two groups lr=2.0 and 0.5, noam(k + 1)), stepped every step",
+        "lr": lrs, "rebased": {"initial_learning_rate": 0.5, "lr": lrs2},
+    })  # fmt: skip
+    cosine = _schedule("CosineAnnealingLR", initial_learning_rate=0.1, T_max=5, steps_per_epoch=2)
+    warm = _warmup_case("check", cosine, 4, 0.02, 24)
+    factors = [v / 0.1 for v in warm["lr"]]
+    optimizer = _two_groups(0.1, 0.4)
+    scheduler = lr_scheduler.LambdaLR(optimizer, lambda k: factors[min(k, len(factors) - 1)])
+    lrs, lrs2, _ = _run_groups(optimizer, scheduler, 24)
+    cases.append({
+        "id": "rebased/linear-warmup-cosine", "schedule": "LinearWarmup",
+        "config": warm["config"],
+        "torch": "LambdaLR(two groups lr=0.1 and 0.4, the warmup's lr / 0.1), stepped every step",
+        "lr": lrs, "rebased": {"initial_learning_rate": 0.4, "lr": lrs2},
+    })  # fmt: skip
+    return cases
+
+
+def _plateau_on_steplr():
+    """StepLR and ReduceLROnPlateau on one optimizer, both stepped at each epoch's end.
+
+    PyTorch's documented chaining: ``scheduler.step()`` then ``plateau.step(metric)``. StepLR
+    multiplies the current lr, so the lr is StepLR's times the plateau reductions (and
+    ``min_lr`` bounds it only at a reduction). ``lr[e]`` is the lr of epoch ``e + 1``.
+    """
+    cases = []
+    runs = [
+        ("plateau/steplr", dict(factor=0.5, patience=1, min_lr=0.0), 0.1, 3, 0.5),
+        ("plateau/steplr-min_lr", dict(factor=0.1, patience=0, min_lr=2e-3), 0.1, 2, 0.5),
+    ]
+    metrics = [1.0, 0.9, 0.95, 0.96, 0.8, 0.85, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.78, 0.6]
+    for case_id, params, lr, step_size, gamma in runs:
+        optimizer = _optimizer(lr)
+        steplr = lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma)
+        plateau = lr_scheduler.ReduceLROnPlateau(optimizer, **params)
+        lrs = []
+        for value in metrics:
+            optimizer.step()
+            steplr.step()
+            plateau.step(value)
+            lrs.append(float(optimizer.param_groups[0]["lr"]))
+        config = {"initial_learning_rate": lr, "step_size": step_size, "gamma": gamma}
+        cases.append({
+            "id": case_id, "schedule": "StepLR", "config": config, "plateau": params,
+            "metrics": metrics,
+            "torch": f"StepLR(step_size={step_size}, gamma={gamma}).step() then "
+                     f"ReduceLROnPlateau({params}).step(metric) at each epoch's end",
+            "lr": lrs,
+        })  # fmt: skip
     return cases

@@ -1,38 +1,17 @@
-"""Learning-rate schedules of chapter 3.5: step, exponential and cosine decay, and warmup.
-
-Every schedule is a `keras.optimizers.schedules.LearningRateSchedule`: the optimizer calls it
-with its 0-based step (`optimizer.iterations`) before every update, and it returns a float32
-scalar. PyTorch's schedulers are stepped once an epoch instead (chapter 3.5.1), so the epoch
-schedules take `steps_per_epoch` and count their arguments (`step_size`, `T_max`) in epochs,
-as PyTorch does:
-
-```
-epoch = step // steps_per_epoch
-```
-
-The warmups count optimizer steps. `LinearWarmup` joins a ramp to any schedule or constant:
-`LinearWarmup(after=CosineAnnealingLR(...), warmup_steps=500)`.
-
-Everything is computed with `keras.ops` (no Python branch on the step's value), so a schedule
-traces under `tf.function(jit_compile=True)` and `jax.jit`, and runs on the TensorFlow, JAX
-and torch backends.
-"""
+"""The chapter's schedules (3.5): StepLR, ExponentialLR, CosineAnnealingLR and two warmups."""
 
 import math
-import struct
 
 import keras
 from keras import ops
 
 from kerasdl import _checks
-
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LinearWarmup", "NoamWarmup", "StepLR"]
-
-_LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+from kerasdl.schedules import _base
+from kerasdl.schedules._base import LearningRateSchedule as _LearningRateSchedule
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class StepLR(_LearningRateSchedule):
+class StepLR(_base.Schedule):
     """Decay by `gamma` every `step_size` epochs (chapter 3.5.1), as PyTorch's `StepLR`.
 
     With `eta_0` the `initial_learning_rate`:
@@ -49,6 +28,8 @@ class StepLR(_LearningRateSchedule):
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch; `1` makes `step_size`
             count optimizer steps. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"StepLR"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
 
     Examples:
         >>> schedule = kerasdl.schedules.StepLR(0.1, step_size=30, gamma=0.1, steps_per_epoch=100)
@@ -62,7 +43,13 @@ class StepLR(_LearningRateSchedule):
     """
 
     def __init__(
-        self, initial_learning_rate, step_size, gamma=0.1, steps_per_epoch=1, name="StepLR"
+        self,
+        initial_learning_rate,
+        step_size,
+        gamma=0.1,
+        steps_per_epoch=1,
+        name="StepLR",
+        dtype=None,
     ):
         super().__init__()
         self.initial_learning_rate = _checks.non_negative(
@@ -72,11 +59,15 @@ class StepLR(_LearningRateSchedule):
         self.gamma = _checks.positive("gamma", gamma)
         self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
+        self.dtype = _base.check_dtype(dtype)
 
     def __call__(self, step):
         with keras.name_scope(self.name):
-            decays = _floor_div(step, self.steps_per_epoch * self.step_size)
-            return ops.multiply(_float32(self.initial_learning_rate), _power(self.gamma, decays))
+            return ops.multiply(self._const(self.initial_learning_rate), self._factor(step))
+
+    def _factor(self, step):
+        decays = _base.floor_div(step, self.steps_per_epoch * self.step_size, self._dtype())
+        return _base.power(self.gamma, decays, self._dtype())
 
     def get_config(self):
         return {
@@ -85,11 +76,12 @@ class StepLR(_LearningRateSchedule):
             "gamma": self.gamma,
             "steps_per_epoch": self.steps_per_epoch,
             "name": self.name,
+            "dtype": self.dtype,
         }
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class ExponentialLR(_LearningRateSchedule):
+class ExponentialLR(_base.Schedule):
     """Decay by `gamma` every epoch (chapter 3.5.1), as PyTorch's `ExponentialLR`.
 
     With `eta_0` the `initial_learning_rate`:
@@ -109,6 +101,8 @@ class ExponentialLR(_LearningRateSchedule):
         gamma: float `> 0`, the factor of each epoch.
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"ExponentialLR"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
 
     Examples:
         >>> schedule = kerasdl.schedules.ExponentialLR(0.1, gamma=0.5, steps_per_epoch=10)
@@ -120,7 +114,9 @@ class ExponentialLR(_LearningRateSchedule):
           https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ExponentialLR.html)
     """
 
-    def __init__(self, initial_learning_rate, gamma, steps_per_epoch=1, name="ExponentialLR"):
+    def __init__(
+        self, initial_learning_rate, gamma, steps_per_epoch=1, name="ExponentialLR", dtype=None
+    ):
         super().__init__()
         self.initial_learning_rate = _checks.non_negative(
             "initial_learning_rate", initial_learning_rate
@@ -128,11 +124,14 @@ class ExponentialLR(_LearningRateSchedule):
         self.gamma = _checks.positive("gamma", gamma)
         self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
+        self.dtype = _base.check_dtype(dtype)
 
     def __call__(self, step):
         with keras.name_scope(self.name):
-            epoch = _floor_div(step, self.steps_per_epoch)
-            return ops.multiply(_float32(self.initial_learning_rate), _power(self.gamma, epoch))
+            return ops.multiply(self._const(self.initial_learning_rate), self._factor(step))
+
+    def _factor(self, step):
+        return _base.power(self.gamma, self._epoch(step), self._dtype())
 
     def get_config(self):
         return {
@@ -140,11 +139,12 @@ class ExponentialLR(_LearningRateSchedule):
             "gamma": self.gamma,
             "steps_per_epoch": self.steps_per_epoch,
             "name": self.name,
+            "dtype": self.dtype,
         }
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class CosineAnnealingLR(_LearningRateSchedule):
+class CosineAnnealingLR(_base.Schedule):
     """Cosine annealing from `initial_learning_rate` to `eta_min` over `T_max` epochs (3.5.1).
 
     With `eta_0` the `initial_learning_rate`:
@@ -167,6 +167,8 @@ class CosineAnnealingLR(_LearningRateSchedule):
         eta_min: float in `[0, initial_learning_rate]`, the rate at `T_max`. Defaults to `0.0`.
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"CosineAnnealingLR"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
 
     Examples:
         >>> schedule = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=4)
@@ -187,6 +189,7 @@ class CosineAnnealingLR(_LearningRateSchedule):
         eta_min=0.0,
         steps_per_epoch=1,
         name="CosineAnnealingLR",
+        dtype=None,
     ):
         super().__init__()
         self.initial_learning_rate = _checks.non_negative(
@@ -198,17 +201,18 @@ class CosineAnnealingLR(_LearningRateSchedule):
         )
         self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
+        self.dtype = _base.check_dtype(dtype)
 
     def __call__(self, step):
         with keras.name_scope(self.name):
-            epoch = _floor_div(step, self.steps_per_epoch)
+            epoch = self._epoch(step)
             period = 2 * self.T_max
             # T_max - epoch is an exact integer in (-T_max, T_max]: sin is precise near 0.
-            phase = ops.subtract(_float32(self.T_max), ops.mod(epoch, _float32(period)))
-            half_cosine = ops.square(ops.sin(ops.multiply(phase, math.pi / period)))
+            phase = ops.subtract(self._const(self.T_max), ops.mod(epoch, self._const(period)))
+            half_cosine = ops.square(_base.sin(ops.multiply(phase, math.pi / period)))
             return ops.add(
-                _float32(self.eta_min),
-                ops.multiply(_float32(self.initial_learning_rate - self.eta_min), half_cosine),
+                self._const(self.eta_min),
+                ops.multiply(self._const(self.initial_learning_rate - self.eta_min), half_cosine),
             )
 
     def get_config(self):
@@ -218,11 +222,12 @@ class CosineAnnealingLR(_LearningRateSchedule):
             "eta_min": self.eta_min,
             "steps_per_epoch": self.steps_per_epoch,
             "name": self.name,
+            "dtype": self.dtype,
         }
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class NoamWarmup(_LearningRateSchedule):
+class NoamWarmup(_base.Schedule):
     """The Transformer's warmup (chapter 3.5.2): a linear rise, then decay as `1/sqrt(step)`.
 
     With the step counted from 1 (the chapter's formula divides by zero at 0; see the errata):
@@ -243,6 +248,8 @@ class NoamWarmup(_LearningRateSchedule):
         scale: float `>= 0`, a factor on the whole schedule (the base lr that PyTorch's
             `LambdaLR` multiplies). Defaults to `1.0`.
         name: str, the name scope of the computation. Defaults to `"NoamWarmup"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
 
     Examples:
         >>> schedule = kerasdl.schedules.NoamWarmup(d_model=512, warmup_steps=4000)
@@ -256,16 +263,17 @@ class NoamWarmup(_LearningRateSchedule):
           https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.LambdaLR.html)
     """
 
-    def __init__(self, d_model, warmup_steps, scale=1.0, name="NoamWarmup"):
+    def __init__(self, d_model, warmup_steps, scale=1.0, name="NoamWarmup", dtype=None):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.warmup_steps = _checks.positive_int("warmup_steps", warmup_steps)
         self.scale = _checks.non_negative("scale", scale)
         self.name = name
+        self.dtype = _base.check_dtype(dtype)
 
     def __call__(self, step):
         with keras.name_scope(self.name):
-            s = ops.add(ops.cast(step, "float32"), 1.0)
+            s = ops.add(_base.as_float(step, self._dtype()), 1.0)
             rise = ops.multiply(s, self.warmup_steps**-1.5)
             decay = ops.divide(1.0, ops.sqrt(s))
             return ops.multiply(self.scale * self.d_model**-0.5, ops.minimum(decay, rise))
@@ -276,11 +284,25 @@ class NoamWarmup(_LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "scale": self.scale,
             "name": self.name,
+            "dtype": self.dtype,
         }
+
+    def rebased(self, initial_learning_rate):
+        """This schedule with `scale` set to the group's rate (PyTorch's `LambdaLR` base lr).
+
+        Args:
+            initial_learning_rate: float `>= 0`, the group's learning rate.
+
+        Returns:
+            A new `NoamWarmup`.
+        """
+        config = self.get_config()
+        config["scale"] = _checks.non_negative("initial_learning_rate", initial_learning_rate)
+        return NoamWarmup(**config)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
-class LinearWarmup(_LearningRateSchedule):
+class LinearWarmup(_base.Schedule):
     """A linear ramp from `initial_learning_rate` into any schedule or constant (3.5.2).
 
     With `W` the `warmup_steps`, `eta_w` the `initial_learning_rate`, and `after` a schedule
@@ -304,6 +326,8 @@ class LinearWarmup(_LearningRateSchedule):
         warmup_steps: int `>= 0`, the optimizer steps of the ramp.
         initial_learning_rate: float `>= 0`, the rate at step 0. Defaults to `0.0`.
         name: str, the name scope of the computation. Defaults to `"LinearWarmup"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
 
     Examples:
         >>> cosine = kerasdl.schedules.CosineAnnealingLR(0.1, T_max=90, steps_per_epoch=100)
@@ -318,7 +342,9 @@ class LinearWarmup(_LearningRateSchedule):
           https://optax.readthedocs.io/en/latest/api/optimizer_schedules.html)
     """
 
-    def __init__(self, after, warmup_steps, initial_learning_rate=0.0, name="LinearWarmup"):
+    def __init__(
+        self, after, warmup_steps, initial_learning_rate=0.0, name="LinearWarmup", dtype=None
+    ):
         super().__init__()
         if not isinstance(after, _LearningRateSchedule):
             try:
@@ -334,11 +360,12 @@ class LinearWarmup(_LearningRateSchedule):
             "initial_learning_rate", initial_learning_rate
         )
         self.name = name
+        self.dtype = _base.check_dtype(dtype)
 
     def _after(self, step):
         if isinstance(self.after, _LearningRateSchedule):
-            return ops.cast(self.after(step), "float32")
-        return ops.full_like(step, self.after, dtype="float32")  # the step's shape
+            return ops.cast(self.after(step), self._dtype())
+        return ops.full_like(step, self.after, dtype=self._dtype())  # the step's shape
 
     def __call__(self, step):
         with keras.name_scope(self.name):
@@ -348,9 +375,9 @@ class LinearWarmup(_LearningRateSchedule):
             warmup_steps = ops.cast(self.warmup_steps, step.dtype)
             # Both branches are computed; clamping keeps each one at steps it is defined for.
             done = ops.divide(
-                ops.cast(ops.minimum(step, warmup_steps), "float32"), float(self.warmup_steps)
+                ops.cast(ops.minimum(step, warmup_steps), self._dtype()), float(self.warmup_steps)
             )
-            start = _float32(self.initial_learning_rate)
+            start = self._const(self.initial_learning_rate)
             target = self._after(ops.zeros_like(step))
             ramp = ops.add(start, ops.multiply(ops.subtract(target, start), done))
             rest = self._after(ops.maximum(ops.subtract(step, warmup_steps), 0))
@@ -365,6 +392,7 @@ class LinearWarmup(_LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "initial_learning_rate": self.initial_learning_rate,
             "name": self.name,
+            "dtype": self.dtype,
         }
 
     @classmethod
@@ -374,25 +402,31 @@ class LinearWarmup(_LearningRateSchedule):
             config["after"] = keras.optimizers.schedules.deserialize(config["after"])
         return cls(**config)
 
+    def rebased(self, initial_learning_rate):
+        """The warmup scaled to a group's rate, as PyTorch's `LambdaLR` form of it would be.
 
-def _float32(value):
-    return ops.convert_to_tensor(value, dtype="float32")
+        PyTorch's equivalent is a `LambdaLR` whose lambda is this schedule divided by
+        `after`'s rate (its `initial_learning_rate`, or the float): a group whose
+        `initial_lr` is `g` gets the ramp and `after` scaled by `g / after`'s rate, so
+        `initial_learning_rate` is scaled too and `after` is rebased to `g`.
 
+        Args:
+            initial_learning_rate: float `>= 0`, the group's learning rate.
 
-def _floor_div(step, divisor):
-    """`step // divisor` as a float32 integer (exact below 2**24)."""
-    return ops.cast(ops.floor_divide(ops.convert_to_tensor(step), divisor), "float32")
-
-
-def _power(base, exponent):
-    """`base ** exponent` in float32, for a Python float `base > 0` and a float32 `exponent`.
-
-    `float32(base) ** n` is off by `n` times the rounding error of `float32(base)`;
-    `exp(n * log(base / float32(base)))`, whose logarithm is taken in float64, puts it back,
-    so the result is within a few float32 ulps of `base ** n`.
-    """
-    base32 = struct.unpack("f", struct.pack("f", base))[0]
-    correction = math.log(base / base32)
-    return ops.multiply(
-        ops.power(_float32(base32), exponent), ops.exp(ops.multiply(exponent, correction))
-    )
+        Returns:
+            A new `LinearWarmup`.
+        """
+        rate = _checks.non_negative("initial_learning_rate", initial_learning_rate)
+        if isinstance(self.after, _LearningRateSchedule):
+            base = getattr(self.after, "initial_learning_rate", None)
+            after = _base.rebase(self.after, rate)
+        else:
+            base, after = self.after, rate
+        if not base:
+            raise ValueError(
+                "LinearWarmup.rebased needs `after` with a rate > 0 to scale from. "
+                f"Received: after={self.after!r}"
+            )
+        config = self.get_config()
+        config.update(after=after, initial_learning_rate=self.initial_learning_rate * rate / base)
+        return LinearWarmup(**config)

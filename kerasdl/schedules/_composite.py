@@ -1,0 +1,224 @@
+"""PyTorch's compositions of schedulers: SequentialLR and ChainedScheduler."""
+
+import keras
+from keras import ops
+
+from kerasdl import _checks
+from kerasdl.schedules import _base
+from kerasdl.schedules._epoch import MultiplicativeLR, _milestones
+
+#: The kerasdl classes PyTorch's `ChainedScheduler` multiplies (their `get_lr` scales the
+#: group's current lr by a factor); filled in by the package.
+CHAINABLE = []
+
+
+def _schedules(name, schedules):
+    if isinstance(schedules, (str, bytes, dict)) or not hasattr(schedules, "__iter__"):
+        _checks._fail(name, "a non-empty list of LearningRateSchedules", schedules)
+    schedules = [_base.deserialize_schedule(s) for s in schedules]
+    if not schedules or not all(isinstance(s, _base.LearningRateSchedule) for s in schedules):
+        _checks._fail(name, "a non-empty list of LearningRateSchedules", schedules)
+    return schedules
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class SequentialLR(_base.Schedule):
+    """One schedule after another at milestone epochs, as PyTorch's `SequentialLR`.
+
+    Counts epochs (`milestones`). With `m_1 < m_2 < ...` the milestones, schedule `i` runs from
+    its own step 0 at epoch `m_i`:
+
+    ```
+    epoch = step // steps_per_epoch
+    i = number of milestones <= epoch
+    lr = schedules[i](step - m_i * steps_per_epoch)          (m_0 = 0)
+    ```
+
+    That is PyTorch's: at a milestone it sets the next scheduler to its epoch 0 (its closed
+    form, from the group's `initial_lr`), then steps it. One exception, also PyTorch's: a
+    `MultiplicativeLR` after a milestone `m_i > 0` has no closed form, so it starts from the
+    rate the sequence had the epoch before and multiplies on, from `lr_lambda(0)`:
+    `lr = lr(m_i - 1) * lr_lambda(0) * lr_lambda(1) * ... * lr_lambda(epoch - m_i)`.
+    In PyTorch every member shares the group's `initial_lr`; here each member has its own
+    rate (give them the same to be PyTorch's). The members compute in their own dtype.
+
+    Args:
+        schedules: list of `LearningRateSchedule`s (kerasdl's or Keras's), one more than
+            `milestones`.
+        milestones: list of int `>= 0` in increasing order, the epochs where the next
+            schedule starts.
+        steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
+        name: str, the name scope of the computation. Defaults to `"SequentialLR"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
+
+    Examples:
+        >>> warmup = kerasdl.schedules.LinearLR(0.1, start_factor=0.5, total_iters=2)
+        >>> decay = kerasdl.schedules.ExponentialLR(0.1, gamma=0.5)
+        >>> schedule = kerasdl.schedules.SequentialLR([warmup, decay], milestones=[2])
+        >>> [round(float(schedule(step)), 6) for step in range(5)]
+        [0.05, 0.075, 0.1, 0.05, 0.025]
+
+    References:
+        - [PyTorch `torch.optim.lr_scheduler.SequentialLR`](
+          https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.SequentialLR.html)
+    """
+
+    def __init__(self, schedules, milestones, steps_per_epoch=1, name="SequentialLR", dtype=None):
+        super().__init__()
+        self.schedules = _schedules("schedules", schedules)
+        self.milestones = _milestones("milestones", milestones, strictly=True)
+        if len(self.milestones) != len(self.schedules) - 1:
+            raise ValueError(
+                "SequentialLR needs one milestone fewer than schedules. Received: "
+                f"{len(self.schedules)} schedules and milestones={self.milestones}"
+            )
+        self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
+        self.name = name
+        self.dtype = _base.check_dtype(dtype)
+
+    @property
+    def initial_learning_rate(self):
+        return getattr(self.schedules[0], "initial_learning_rate", None)
+
+    def _member(self, i, step):
+        schedule = self.schedules[i]
+        if i == 0:
+            return ops.cast(schedule(step), self._dtype())
+        start = self.milestones[i - 1] * self.steps_per_epoch
+        local = ops.maximum(ops.subtract(step, start), 0)
+        if not isinstance(schedule, MultiplicativeLR):
+            return ops.cast(schedule(local), self._dtype())
+        if start == 0:  # PyTorch's first step of it, at construction: a fresh one
+            return ops.cast(schedule(local), self._dtype())
+        # The sequence's rate the epoch before the milestone, times lr_lambda(0), then on.
+        before = self._sequence(ops.convert_to_tensor(start - self.steps_per_epoch), i)
+        factor = ops.multiply(ops.cast(schedule._factor(local), self._dtype()), schedule._at_zero)
+        return ops.multiply(before, factor)
+
+    def _sequence(self, step, count):
+        """The rate of the first `count` members."""
+        epoch = ops.floor_divide(step, self.steps_per_epoch)
+        lr = self._member(0, step)
+        for i in range(1, count):
+            lr = ops.where(
+                ops.greater_equal(epoch, self.milestones[i - 1]), self._member(i, step), lr
+            )
+        return lr
+
+    def __call__(self, step):
+        with keras.name_scope(self.name):
+            step = ops.convert_to_tensor(step)
+            return self._sequence(step, len(self.schedules))
+
+    def rebased(self, initial_learning_rate):
+        """Every member rebased to a parameter group's rate (see `Schedule.rebased`).
+
+        Args:
+            initial_learning_rate: float `>= 0`, the group's learning rate.
+
+        Returns:
+            A new `SequentialLR`.
+        """
+        config = self.get_config()
+        config["schedules"] = [_base.rebase(s, initial_learning_rate) for s in self.schedules]
+        return SequentialLR(**config)
+
+    def get_config(self):
+        return {
+            "schedules": [_base.serialize_schedule(s) for s in self.schedules],
+            "milestones": self.milestones,
+            "steps_per_epoch": self.steps_per_epoch,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasdl")
+class ChainedScheduler(_base.Schedule):
+    """The product of chainable schedules, as PyTorch's `ChainedScheduler`.
+
+    PyTorch steps each member in turn on the same group; a chainable member multiplies the
+    current rate by its own ratio, so together they give the product of their factors. With
+    `eta_0` the members' common `initial_learning_rate`:
+
+    ```
+    lr = eta_0 * (schedules[0](step) / eta_0) * (schedules[1](step) / eta_0) * ...
+    ```
+
+    The members count what they count (epochs, each with its `steps_per_epoch`). Chainable
+    are the members whose PyTorch form is a pure factor: `StepLR`, `MultiStepLR`,
+    `ExponentialLR`, `ConstantLR`, `LinearLR`, `PolynomialLR`, `MultiplicativeLR` and
+    `ChainedScheduler`. Not chainable (a ValueError): `LambdaLR`, `CosineAnnealingLR` and
+    `CosineAnnealingWarmRestarts`, `CyclicLR`, `OneCycleLR`, the warmups, `SequentialLR`
+    and Keras's schedules: in PyTorch they set the rate from their own base (or add to it),
+    so the chain's result depends on the order and is not a product.
+
+    Args:
+        schedules: non-empty list of chainable kerasdl schedules with one
+            `initial_learning_rate`.
+        name: str, the name scope of the computation. Defaults to `"ChainedScheduler"`.
+        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
+            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
+
+    Examples:
+        >>> constant = kerasdl.schedules.ConstantLR(0.1, factor=0.5, total_iters=2)
+        >>> decay = kerasdl.schedules.ExponentialLR(0.1, gamma=0.5)
+        >>> schedule = kerasdl.schedules.ChainedScheduler([constant, decay])
+        >>> [round(float(schedule(step)), 6) for step in range(4)]
+        [0.05, 0.025, 0.025, 0.0125]
+
+    References:
+        - [PyTorch `torch.optim.lr_scheduler.ChainedScheduler`](
+          https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ChainedScheduler.html)
+    """
+
+    def __init__(self, schedules, name="ChainedScheduler", dtype=None):
+        super().__init__()
+        self.schedules = _schedules("schedules", schedules)
+        for i, schedule in enumerate(self.schedules):
+            if not isinstance(schedule, tuple(CHAINABLE)):
+                allowed = ", ".join(c.__name__ for c in CHAINABLE)
+                raise ValueError(
+                    f"ChainedScheduler cannot chain {type(schedule).__name__} (schedules[{i}]): "
+                    f"PyTorch's chain is a product of factors only for {allowed}."
+                )
+        rates = {s.initial_learning_rate for s in self.schedules}
+        if len(rates) != 1:
+            raise ValueError(
+                "ChainedScheduler's schedules must have one initial_learning_rate (PyTorch's "
+                f"members share the group's). Received: {sorted(rates)}"
+            )
+        self.initial_learning_rate = rates.pop()
+        self.name = name
+        self.dtype = _base.check_dtype(dtype)
+
+    def _factor(self, step):
+        factor = None
+        for schedule in self.schedules:
+            f = ops.cast(schedule._factor(step), self._dtype())
+            factor = f if factor is None else ops.multiply(factor, f)
+        return factor
+
+    def __call__(self, step):
+        with keras.name_scope(self.name):
+            return ops.multiply(self._const(self.initial_learning_rate), self._factor(step))
+
+    def rebased(self, initial_learning_rate):
+        """Every member rebased to a parameter group's rate (see `Schedule.rebased`).
+
+        Args:
+            initial_learning_rate: float `>= 0`, the group's learning rate.
+
+        Returns:
+            A new `ChainedScheduler`.
+        """
+        schedules = [s.rebased(initial_learning_rate) for s in self.schedules]
+        return ChainedScheduler(schedules, name=self.name, dtype=self.dtype)
+
+    def get_config(self):
+        return {
+            "schedules": [_base.serialize_schedule(s) for s in self.schedules],
+            "name": self.name,
+            "dtype": self.dtype,
+        }
