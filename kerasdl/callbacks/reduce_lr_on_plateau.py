@@ -1,4 +1,5 @@
-"""Reduce the learning rate on a plateau, PyTorch's rule, for float lrs and schedules (3.5.1)."""
+"""Reduce the learning rate on a plateau, PyTorch's rule, for float lrs, schedules and
+parameter groups (3.5.1)."""
 
 import dataclasses
 import math
@@ -18,6 +19,7 @@ from kerasdl.callbacks._monitor import (
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STATE_KEYS = ("monitor", "mode", "best", "wait", "cooldown_counter", "last_epoch", "lr_changes")
+_WHOLE = "optimizer"  # a learning rate that is the whole optimizer's (no parameter groups)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -91,6 +93,9 @@ class LearningRateChange:
         new: The learning rate just after.
         reason: Why, in words.
         source: The callback class that made it. Defaults to ``"ReduceLROnPlateau"``.
+        group: Which learning rate, when the optimizer has several (parameter groups,
+            `keras.optimizers.MultiOptimizer`): its index in the callback's order (see
+            `ReduceLROnPlateau`'s ``min_lr``). ``None`` when there is one.
 
     References:
         - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
@@ -101,6 +106,7 @@ class LearningRateChange:
     new: float
     reason: str
     source: str = "ReduceLROnPlateau"
+    group: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +126,8 @@ class ReduceLROnPlateauStatus:
         num_reductions: Reductions made by this callback since it was created or restored.
         last_change: The last `LearningRateChange` (``None`` if none).
         epoch: The last epoch stepped (``None`` before the first).
+        learning_rates: Every learning rate now, in ``min_lr``'s order, when the optimizer has
+            several (parameter groups, a MultiOptimizer); ``None`` when it has one.
 
     References:
         - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
@@ -137,6 +145,7 @@ class ReduceLROnPlateauStatus:
     num_reductions: int
     last_change: LearningRateChange | None
     epoch: int | None
+    learning_rates: tuple | None = None
 
 
 @keras.saving.register_keras_serializable(package="kerasdl")
@@ -159,7 +168,12 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 eta = new
             cooldown_counter, wait = cooldown, 0
 
-    A NaN value is never better. The learning rate may be a float or any
+    A NaN value is never better. With several learning rates (a kerasdl optimizer's parameter
+    groups, the optimizers of a `keras.optimizers.MultiOptimizer`, or both) the reduction is
+    PyTorch's per ``param_group``: each learning rate ``eta_i`` becomes
+    ``max(eta_i * factor, min_lr_i)`` unless that changes it by ``eps`` or less; a group's
+    factor is its plateau scale (`KerasdlOptimizer.group_scale`, an optimizer variable that
+    ``model.save`` keeps). The learning rate may be a float or any
     ``LearningRateSchedule``. A float is reduced in place (``optimizer.learning_rate = new``, a
     variable Keras saves with the optimizer). A schedule is wrapped, the first time this
     callback meets the optimizer, in a `PlateauScaledSchedule` whose ``scale`` variable the
@@ -190,8 +204,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         threshold_mode: ``"rel"`` (relative to best) or ``"abs"``. Defaults to ``"rel"``.
         cooldown: Epochs after a reduction during which bad epochs are not counted, ``>= 0``.
             Defaults to 0.
-        min_lr: Lower bound on the effective learning rate at a reduction, ``>= 0``.
-            Defaults to 0.0.
+        min_lr: Lower bound on the effective learning rate at a reduction, ``>= 0``, or a
+            list of them, one per learning rate (PyTorch's list form): a kerasdl optimizer's
+            groups in order, then its default group if any variable is in it; for a
+            MultiOptimizer, each of its optimizers in turn. Defaults to 0.0.
         mode: ``"min"``, ``"max"`` or ``"auto"`` (from the monitor's name, as
             `EarlyStopping`). Defaults to ``"min"``.
         eps: A reduction smaller than this is skipped, ``>= 0``. Defaults to 1e-8.
@@ -235,7 +251,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.threshold = non_negative("threshold", threshold)
         self.threshold_mode = one_of("threshold_mode", threshold_mode, ("rel", "abs"))
         self.cooldown = non_negative_int("cooldown", cooldown)
-        self.min_lr = non_negative("min_lr", min_lr)
+        if isinstance(min_lr, (list, tuple)):
+            self.min_lr = [non_negative(f"min_lr[{i}]", v) for i, v in enumerate(min_lr)]
+        else:
+            self.min_lr = non_negative("min_lr", min_lr)
         self.mode = one_of("mode", mode, ("min", "max", "auto"))
         self.eps = non_negative("eps", eps)
         self.optimizer = optimizer
@@ -245,7 +264,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self._reset()
         if optimizer is not None:
             # Wrap a schedule now, before a custom loop compiles a step that reads it.
-            self._attach(self._target_optimizer())
+            self._attach_all()
 
     def _reset(self):
         self.best = None
@@ -268,6 +287,53 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             )
         # LossScaleOptimizer and similar wrappers delegate the learning rate.
         return getattr(optimizer, "inner_optimizer", optimizer)
+
+    def _leaves(self):
+        """The optimizers that hold learning rates: the target, or a MultiOptimizer's own."""
+        optimizer = self._target_optimizer()
+        multi = getattr(keras.optimizers, "MultiOptimizer", None)
+        if multi is not None and isinstance(optimizer, multi):
+            return [getattr(o, "inner_optimizer", o) for o in optimizer.optimizers]
+        return [optimizer]
+
+    def _slots(self):
+        """Every learning rate, in `min_lr`'s order: ``(optimizer, group)`` pairs, where group
+        is a parameter-group index, ``None`` (the default group) or ``_WHOLE``."""
+        slots = []
+        for leaf in self._leaves():
+            if getattr(leaf, "_groups", None):
+                groups = leaf.group_indices()
+                membership = getattr(leaf, "_membership", None)
+                if membership is not None and None not in membership:
+                    groups = groups[:-1]  # no variable is in the default group
+                slots += [(leaf, group) for group in groups]
+            else:
+                slots.append((leaf, _WHOLE))
+        return slots
+
+    def _attach_all(self):
+        for leaf in self._leaves():
+            if not getattr(leaf, "_groups", None):
+                self._attach(leaf)
+
+    @staticmethod
+    def _slot_lr(slot):
+        optimizer, group = slot
+        if group == _WHOLE:
+            return to_float(optimizer.learning_rate)
+        return to_float(optimizer.group_learning_rate(group))
+
+    def _min_lrs(self, count):
+        if not isinstance(self.min_lr, list):
+            return [self.min_lr] * count
+        if len(self.min_lr) != count:
+            raise ValueError(
+                f"`min_lr` has {len(self.min_lr)} values but the optimizer has {count} learning "
+                "rates (its parameter groups in order, then the default group if any variable "
+                "is in it; for a MultiOptimizer, each of its optimizers in turn). "
+                f"Received: min_lr={self.min_lr}"
+            )
+        return self.min_lr
 
     def _attach(self, optimizer):
         """The optimizer's `PlateauScaledSchedule` (wrapping its schedule if needed), or
@@ -293,9 +359,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         if model is not None and getattr(model, "train_function", None) is not None:
             model.make_train_function(force=True)
 
-    @staticmethod
-    def _effective_lr(optimizer):
-        return to_float(optimizer.learning_rate)
+    def _effective_lr(self, optimizer=None):
+        """The first learning rate (PyTorch's ``param_groups[0]["lr"]``)."""
+        return self._slot_lr(self._slots()[0])
 
     # ------------------------------------------------------------------ the rule
 
@@ -310,7 +376,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def step(self, value):
         """Take one epoch's metric ``value``; returns whether the learning rate was reduced."""
-        self._attach(self._target_optimizer())
+        self._attach_all()
         return self._step(scalar(value, self.monitor), self.last_epoch + 1)
 
     def _step(self, current, epoch):
@@ -334,33 +400,46 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         return self.reduced
 
     def _reduce(self, epoch):
-        optimizer = self._target_optimizer()
-        schedule = self._attach(optimizer)
-        old = self._effective_lr(optimizer)
-        new = max(old * self.factor, self.min_lr)
-        if not old - new > self.eps:
+        self._attach_all()
+        slots = self._slots()
+        changes = []
+        for index, (slot, min_lr) in enumerate(zip(slots, self._min_lrs(len(slots)), strict=True)):
+            old = self._slot_lr(slot)
+            new = max(old * self.factor, min_lr)
+            if old - new > self.eps:
+                self._set_lr(slot, old, new)
+                changes.append((index, old, new > old * self.factor, self._slot_lr(slot)))
+        if not changes:
             return False
-        if schedule is None:
-            optimizer.learning_rate = new
-        else:
-            ratio = self.factor if new == old * self.factor else new / old
-            scale = to_float(schedule.scale)
-            schedule.scale.assign(scale * ratio)
-            if keras.backend.backend() == "jax":
-                self._recompile_train_function()
-        clamped = " (clamped at min_lr)" if new > old * self.factor else ""
+        if keras.backend.backend() == "jax":
+            self._recompile_train_function()
         best = "no value yet" if self.best is None else f"{self.best:.6g}"
-        reason = (
-            f"{self.monitor} did not improve on {best} for {self.wait} epochs "
-            f"> patience {self.patience} ({self.threshold_mode} threshold {self.threshold:g}); "
-            f"lr x {self.factor:g}{clamped}"
-        )
-        self.lr_changes.append(
-            LearningRateChange(
-                epoch, old, self._effective_lr(optimizer), reason, "ReduceLROnPlateau"
+        for index, old, clamped, new in changes:
+            group = None if len(slots) == 1 else index
+            reason = (
+                f"{self.monitor} did not improve on {best} for {self.wait} epochs "
+                f"> patience {self.patience} ({self.threshold_mode} threshold "
+                f"{self.threshold:g}); lr x {self.factor:g}"
+                f"{' (clamped at min_lr)' if clamped else ''}"
+                f"{'' if group is None else f' (learning rate {group})'}"
             )
-        )
+            self.lr_changes.append(
+                LearningRateChange(epoch, old, new, reason, "ReduceLROnPlateau", group)
+            )
         return True
+
+    def _set_lr(self, slot, old, new):
+        optimizer, group = slot
+        ratio = self.factor if new == old * self.factor else new / old
+        if group == _WHOLE:
+            schedule = self._attach(optimizer)
+            if schedule is None:
+                optimizer.learning_rate = new
+                return
+            scale = schedule.scale
+        else:
+            scale = optimizer.group_scale(group)
+        scale.assign(to_float(scale) * ratio)
 
     # ------------------------------------------------------------------ status
 
@@ -372,10 +451,15 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             optimizer = self._target_optimizer()
         except RuntimeError:
             optimizer = None
+        learning_rates = None
         if optimizer is not None:
-            lr = self._effective_lr(optimizer)
-            if isinstance(optimizer._learning_rate, PlateauScaledSchedule):
-                scale = to_float(optimizer._learning_rate.scale)
+            slots = self._slots()
+            lr = self._slot_lr(slots[0])
+            if len(slots) > 1:
+                learning_rates = tuple(self._slot_lr(slot) for slot in slots)
+            first, group = slots[0]
+            if group == _WHOLE and isinstance(first._learning_rate, PlateauScaledSchedule):
+                scale = to_float(first._learning_rate.scale)
         return ReduceLROnPlateauStatus(
             monitor=self.monitor,
             mode=self._mode,
@@ -389,6 +473,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             num_reductions=len(self.lr_changes),
             last_change=self.lr_changes[-1] if self.lr_changes else None,
             epoch=None if self.last_epoch < 0 else self.last_epoch,
+            learning_rates=learning_rates,
         )
 
     # ------------------------------------------------------------------ Keras hooks
@@ -398,17 +483,18 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self._keep_state = False
         else:
             self._reset()
-        optimizer = self._target_optimizer()
-        if isinstance(optimizer._learning_rate, PlateauScaledSchedule):
-            if keras.backend.backend() == "jax":
-                # A train function compiled earlier may hold an older factor.
-                self._recompile_train_function()
-        else:
-            self._attach(optimizer)
+        wrapped = [
+            leaf
+            for leaf in self._leaves()
+            if isinstance(getattr(leaf, "_learning_rate", None), PlateauScaledSchedule)
+        ]
+        if wrapped and keras.backend.backend() == "jax":
+            # A train function compiled earlier may hold an older factor.
+            self._recompile_train_function()
+        self._attach_all()
 
     def on_epoch_end(self, epoch, logs=None):
-        optimizer = self._target_optimizer()
-        old = self._effective_lr(optimizer)
+        old = self._effective_lr()
         current = monitor_value(logs, self.monitor, "Learning rate reduction")
         if current is None:
             self.reduced = False
@@ -423,7 +509,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                     "reduce_lr_cooldown": float(self.cooldown_counter),
                     "reduce_lr_changed": float(self.reduced),
                     "reduce_lr_old": old,
-                    "reduce_lr_new": self._effective_lr(optimizer),
+                    "reduce_lr_new": self._effective_lr(),
                 }
             )
 

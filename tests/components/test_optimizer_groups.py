@@ -24,9 +24,13 @@ from keras import ops
 
 import kerasdl.optimizers
 import kerasdl.schedules
+from kerasdl.callbacks import ReduceLROnPlateau
 
 TOLERANCE = 1e-6
-IDS, CASES = goldens.cases("groups")
+ALL_IDS, ALL_CASES = goldens.cases("groups")
+CASES = [c for c in ALL_CASES if c["kind"] == "trajectory"]
+IDS = [c["id"] for c in CASES]
+PLATEAU = [c for c in ALL_CASES if c["kind"] == "plateau"]
 PATHS = ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias")
 
 
@@ -236,3 +240,95 @@ def test_get_config_stores_in_memory_variables_by_path():
     restored = kerasdl.optimizers.AdamW.from_config(config)
     restored.build(variables)
     assert [restored.group_of(v) for v in variables] == [None, 1, 0, 0]
+
+
+# ---------------------------------------------------------------------------
+# ReduceLROnPlateau per group, against torch's (goldens), and on every composition.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", PLATEAU, ids=[c["id"] for c in PLATEAU])
+def test_plateau_reduces_each_group_as_torch(case):
+    """Two groups (lr 0.05 and the optimizer's 0.1), min_lr per group; alone and on top of an
+    exponential schedule that kerasdl rebases on the group's 0.05. Learning rates are Python
+    floats in torch and float64 here: equal to 1e-12 (a product of a few ratios)."""
+    with floatx("float64"):
+        v0 = keras.Variable(np.zeros(2), name="first")
+        v1 = keras.Variable(np.zeros(2), name="second")
+        lr = case["lr"]
+        if case["gamma"] is not None:
+            lr = kerasdl.schedules.ExponentialLR(lr, gamma=case["gamma"])
+        opt = kerasdl.optimizers.SGD(lr, groups=[{"variables": [v0], "learning_rate": 0.05}])
+        opt.build([v0, v1])
+        plateau = ReduceLROnPlateau(optimizer=opt, **case["params"])
+        lrs = []
+        for epoch, value in enumerate(case["metrics"]):
+            opt.iterations.assign(epoch + 1)
+            plateau.step(value)
+            lrs.append(plateau.status.learning_rates)
+    np.testing.assert_allclose(np.array(lrs), np.array(case["lrs"]), rtol=1e-12)
+    assert {c.group for c in plateau.lr_changes} == {0, 1}
+
+
+def _plateau_model(optimizer):
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="first"), keras.layers.Dense(1, name="out")]
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+def _never_better_fit(model, plateau, epochs=3):
+    # mode="max" on a loss that falls: after the first epoch (the first best) no epoch is
+    # better, so patience=0 reduces at the end of epochs 2 and 3.
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+    y = x.sum(axis=1, keepdims=True)
+    model.fit(x, y, epochs=epochs, batch_size=4, verbose=0, callbacks=[plateau])
+
+
+def test_plateau_on_groups_in_fit_and_the_scales_are_saved(tmp_path):
+    opt = kerasdl.optimizers.Adam(
+        0.01, groups=[{"pattern": "(^|/)out/", "learning_rate": 0.004}, {"max_rank": 1}]
+    )
+    model = _plateau_model(opt)
+    plateau = ReduceLROnPlateau(monitor="loss", mode="max", patience=0, factor=0.5,
+                                min_lr=[0.002, 0.0, 0.0])  # fmt: skip
+    # 0.004 -> 0.002 -> 0.002 (held at min_lr: the second reduction skips this group)
+    _never_better_fit(model, plateau)
+    np.testing.assert_allclose(plateau.status.learning_rates, [0.002, 0.0025, 0.0025], rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras").optimizer
+    lrs = [float(loaded.group_learning_rate(g)) for g in loaded.group_indices()]
+    np.testing.assert_allclose(lrs, [0.002, 0.0025, 0.0025], rtol=1e-6)
+
+
+def test_plateau_min_lr_list_must_have_one_value_per_learning_rate():
+    opt = kerasdl.optimizers.SGD(0.1, groups=[{"pattern": "(^|/)out/"}])
+    model = _plateau_model(opt)
+    plateau = ReduceLROnPlateau(monitor="loss", mode="max", patience=0, min_lr=[0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="has 3 values but the optimizer has 2"):
+        _never_better_fit(model, plateau)
+
+
+def test_plateau_on_a_loss_scale_optimizer_with_groups():
+    inner = kerasdl.optimizers.SGD(0.1, groups=[{"pattern": "(^|/)out/", "learning_rate": 0.2}])
+    model = _plateau_model(keras.optimizers.LossScaleOptimizer(inner))
+    plateau = ReduceLROnPlateau(monitor="loss", mode="max", patience=0, factor=0.5)
+    _never_better_fit(model, plateau)
+    np.testing.assert_allclose(plateau.status.learning_rates, [0.05, 0.025], rtol=1e-6)
+
+
+def test_plateau_on_a_multi_optimizer():
+    """Keras's MultiOptimizer (no learning_rate of its own): each of its optimizers' learning
+    rates is reduced, a kerasdl one with groups per group, a Keras one with a schedule."""
+    grouped = kerasdl.optimizers.SGD(0.1, groups=[{"max_rank": 1, "learning_rate": 0.2}])
+    scheduled = keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.01, 1000, 1.0))
+    multi = keras.optimizers.MultiOptimizer(
+        keras.optimizers.OptimizerMap(grouped, {".*out/.*": scheduled})
+    )
+    model = _plateau_model(multi)
+    plateau = ReduceLROnPlateau(monitor="loss", mode="max", patience=0, factor=0.5)
+    _never_better_fit(model, plateau)
+    # MultiOptimizer's order: the mapped optimizers, then the default one.
+    np.testing.assert_allclose(plateau.status.learning_rates, [0.0025, 0.05, 0.025], rtol=1e-6)
+    assert [c.group for c in plateau.lr_changes] == [0, 1, 2] * 2

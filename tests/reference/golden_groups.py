@@ -401,7 +401,49 @@ def generate():
         if "torch_schedule" in spec:
             torch_spec["torch_schedule"] = dict(spec["torch_schedule"])
         result = run(torch_spec)
-        cases.append({**spec, "dtype": "float64", "steps": STEPS, **result})
+        cases.append({**spec, "kind": "trajectory", "dtype": "float64", "steps": STEPS, **result})
+    return cases + plateau_cases()
+
+
+# ----------------------------------------------------------------------------- plateau
+
+PLATEAU_METRICS = [1.0, 0.9, 0.85, 0.86, 0.87, 0.84, 0.84, 0.85, 0.83, 0.84, 0.84, 0.85, 0.9]
+PLATEAU_METRICS += [0.82, 0.83, 0.83, 0.84, 0.81, 0.82, 0.82, 0.82, 0.82, 0.83, 0.84, 0.85]
+
+
+def plateau_cases():
+    """ReduceLROnPlateau on two param groups (lr 0.1 and 0.05) with a list of min_lr, the
+    first group's reached first; alone, and chained after ExponentialLR (each epoch:
+    exponential.step(), then plateau.step(metric)). Records every group's lr per epoch."""
+    cases = []
+    params = {"factor": 0.5, "patience": 1, "min_lr": [0.02, 0.001], "cooldown": 1}
+    for name, gamma in (("plateau-two-groups", None), ("plateau-two-groups-exponential", 0.95)):
+        w0 = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        w1 = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.SGD([{"params": [w0], "lr": 0.05}, {"params": [w1]}], lr=0.1)
+        exponential = None
+        if gamma is not None:
+            exponential = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, **params)
+        lrs = []
+        for value in PLATEAU_METRICS:
+            optimizer.step()
+            if exponential is not None:
+                exponential.step()
+            plateau.step(value)
+            lrs.append([group["lr"] for group in optimizer.param_groups])
+        cases.append(
+            {
+                "id": name,
+                "kind": "plateau",
+                "params": params,
+                "group_lr": 0.05,
+                "lr": 0.1,
+                "gamma": gamma,
+                "metrics": PLATEAU_METRICS,
+                "lrs": lrs,
+            }
+        )
     return cases
 
 
