@@ -29,7 +29,7 @@ import random as python_random
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 
 __all__ = [
     "HeNormal",
@@ -165,7 +165,7 @@ def calculate_gain(nonlinearity, param=None):
     return 3.0 / 4  # selu: PyTorch's empirical value (pytorch/pytorch#50664)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class Zeros(keras.initializers.Initializer):
     """All zeros: the chapter's choice for biases, never for weights (3.3.2).
 
@@ -248,7 +248,7 @@ def _checked_gain(gain):
     return _finite("gain", gain)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class XavierUniform(_Uniform):
     """Xavier (Glorot) uniform: keeps the variance of activations and gradients (3.3.3).
 
@@ -276,7 +276,7 @@ class XavierUniform(_Uniform):
         return {"gain": self.gain, **super().get_config()}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class XavierNormal(_Normal):
     """Xavier (Glorot) normal, untruncated (3.3.3).
 
@@ -330,7 +330,7 @@ class _He:
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class HeUniform(_He, _Uniform):
     """He (Kaiming) uniform, for ReLU-family activations (3.3.4).
 
@@ -365,7 +365,7 @@ class HeUniform(_He, _Uniform):
         super().__init__(gain=gain, mode=self.mode, seed=seed)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class HeNormal(_He, _Normal):
     """He (Kaiming) normal, untruncated, for ReLU-family activations (3.3.4).
 
@@ -395,7 +395,7 @@ class HeNormal(_He, _Normal):
         super().__init__(gain=gain, mode=self.mode, seed=seed)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class LeCunNormal(_Normal):
     """LeCun normal, untruncated, for SELU (3.3.5).
 
@@ -421,7 +421,7 @@ class LeCunNormal(_Normal):
         super().__init__(gain=1.0, mode="fan_in", seed=seed)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("initializers")
 class TorchDefault(HeUniform):
     """PyTorch's default for `nn.Linear` and `nn.Conv*d` weights and biases (3.3.6, errata).
 

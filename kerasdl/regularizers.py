@@ -21,7 +21,7 @@ import math
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 
 __all__ = ["L1", "L1L2", "L2"]
 
@@ -44,7 +44,7 @@ def _l2_penalty(l2, x):
     return ops.convert_to_tensor(l2, dtype=x.dtype) * ops.sum(ops.square(x))
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("regularizers")
 class L1(keras.regularizers.Regularizer):
     """L1 (Lasso) penalty: pushes weights to exactly 0, a sparse model (3.4.2).
 
@@ -72,7 +72,7 @@ class L1(keras.regularizers.Regularizer):
         return {"l1": self.l1}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("regularizers")
 class L2(keras.regularizers.Regularizer):
     """L2 (Ridge) penalty, the chapter's formula with no factor 1/2 (3.4.3).
 
@@ -102,7 +102,7 @@ class L2(keras.regularizers.Regularizer):
         return {"l2": self.l2}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("regularizers")
 class L1L2(keras.regularizers.Regularizer):
     """L1 and L2 penalties together (elastic net).
 

@@ -14,6 +14,7 @@ import numpy as np
 from keras import ops
 
 from kerasdl._checks import in_range, one_of
+from kerasdl._registration import serializable
 
 try:  # Keras 3's mask of a tensor (``_keras_mask``), as ``keras.losses.Loss`` reads it
     from keras.src.backend import get_keras_mask
@@ -36,6 +37,9 @@ REDUCTION_DOC = (
 
 
 def register(obj):
+    """Register a loss class (saved under a name that says how to load it) or function."""
+    if isinstance(obj, type):
+        return serializable("losses")(obj)
     return keras.saving.register_keras_serializable(package="kerasdl")(obj)
 
 

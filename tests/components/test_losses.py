@@ -454,7 +454,7 @@ CONFIGURED = [  # every argument, at its default where PyTorch's options are not
 ]
 
 
-@pytest.mark.parametrize("cls, kwargs", CONFIGURED, ids=[c.__name__ for c, _ in CONFIGURED])
+@pytest.mark.parametrize("cls, kwargs", CONFIGURED, ids=[c.__qualname__ for c, _ in CONFIGURED])
 def test_config_round_trip(cls, kwargs):
     loss = cls(**kwargs, reduction="sum", name="custom", dtype="float64")
     config = loss.get_config()
@@ -463,7 +463,7 @@ def test_config_round_trip(cls, kwargs):
     assert cls.from_config(config).get_config() == config
 
     serialized = keras.saving.serialize_keras_object(loss)
-    assert serialized["registered_name"] == f"kerasdl>{cls.__name__}"
+    assert serialized["registered_name"] == f"kerasdl>{cls.__qualname__}"
     restored = keras.saving.deserialize_keras_object(json.loads(json.dumps(serialized)))
     assert type(restored) is cls
     assert restored.get_config() == config

@@ -383,14 +383,14 @@ CONFIGURED = [
 ]
 
 
-@pytest.mark.parametrize("cls, kwargs", CONFIGURED, ids=[c.__name__ for c, _ in CONFIGURED])
+@pytest.mark.parametrize("cls, kwargs", CONFIGURED, ids=[c.__qualname__ for c, _ in CONFIGURED])
 @pytest.mark.parametrize("reduction", ["mean", "sum_over_batch_size"])
 def test_config_round_trip(cls, kwargs, reduction):
     loss = cls(**kwargs, reduction=reduction, name="custom", dtype="float64")
     config = loss.get_config()
     assert config == {"name": "custom", "reduction": reduction, "dtype": "float64", **kwargs}
     serialized = json.loads(json.dumps(keras.saving.serialize_keras_object(loss)))
-    assert serialized["registered_name"] == f"kerasdl>{cls.__name__}"
+    assert serialized["registered_name"] == f"kerasdl>{cls.__qualname__}"
     restored = keras.saving.deserialize_keras_object(serialized)
     assert type(restored) is cls and restored.get_config() == config
 
