@@ -118,7 +118,8 @@ class ConstantLR(_EpochSchedule):
 
     Args:
         initial_learning_rate: float `>= 0`, the rate from epoch `total_iters` on.
-        factor: float in `(0, 1]`, the factor of the first epochs. Defaults to `1/3`.
+        factor: float in `(0, 1]`, the factor of the first epochs. Defaults to `1/3`
+            (0.3333333333333333).
         total_iters: int `>= 1`, the epochs at `factor` (PyTorch's `0` is the factor for
             ever when stepped, none in its closed form: not accepted). Defaults to `5`.
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
@@ -175,7 +176,8 @@ class LinearLR(_EpochSchedule):
 
     Args:
         initial_learning_rate: float `>= 0`, the rate the factors multiply.
-        start_factor: float in `(0, 1]`, the factor at epoch 0. Defaults to `1/3`.
+        start_factor: float in `(0, 1]`, the factor at epoch 0. Defaults to `1/3`
+            (0.3333333333333333).
         end_factor: float in `[0, 1]`, the factor from epoch `total_iters` on. Defaults
             to `1.0`.
         total_iters: int `>= 1`, the epochs of the ramp. Defaults to `5`.
