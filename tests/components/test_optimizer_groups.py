@@ -103,6 +103,8 @@ def make_optimizer(case, **extra):
     kwargs = {k: _value(v) for k, v in case["kwargs"].items()}
     if case.get("keras_schedule"):
         kwargs["learning_rate"] = schedule(case["keras_schedule"])
+    if case.get("cycled_momentum"):  # torch's OneCycleLR cycles momentum / betas[0] too
+        kwargs[case["cycled_momentum"]] = kwargs["learning_rate"].momentum_schedule()
     groups = [{k: _value(v) for k, v in g.items()} for g in case["groups"]]
     return getattr(kerasdl.optimizers, case["class"])(groups=groups, **kwargs, **extra)
 

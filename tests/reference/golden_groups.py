@@ -380,6 +380,42 @@ def specs():
             [{**LAYER_2, "learning_rate": 0.003, "beta_2": 0.99}],
             momentum_schedule=linear_momentum,
         ),
+        # OneCycleLR with its momentum cycling (kerasdl: the optimizer's momentum / beta_1 is
+        # schedule.momentum_schedule()). A scalar max_lr sets every group's lr, in torch as in
+        # kerasdl (OneCycleLR.rebased returns the schedule itself): the group's 0.05 is unused.
+        case(
+            "sgd-onecycle-momentum-groups",
+            "SGD",
+            {"momentum": 0.9, "weight_decay": 0.01},
+            [{**LAYER_2, "learning_rate": 0.05, "weight_decay": 0.1}],
+            keras_schedule={
+                "module": "kerasdl",
+                "class": "OneCycleLR",
+                "config": {"max_lr": 0.2, "total_steps": STEPS},
+            },
+            cycled_momentum="momentum",
+            torch_kwargs={"lr": 0.2},
+            torch_schedule={"class": "OneCycleLR", "max_lr": 0.2, "total_steps": STEPS},
+        ),
+        case(
+            "adam-onecycle-beta1-groups",
+            "Adam",
+            {"weight_decay": 0.05},
+            [{**LAYER_2, "beta_2": 0.99}, NO_DECAY],
+            keras_schedule={
+                "module": "kerasdl",
+                "class": "OneCycleLR",
+                "config": {"max_lr": 0.02, "total_steps": STEPS, "anneal_strategy": "linear"},
+            },
+            cycled_momentum="beta_1",
+            torch_kwargs={"lr": 0.02},
+            torch_schedule={
+                "class": "OneCycleLR",
+                "max_lr": 0.02,
+                "total_steps": STEPS,
+                "anneal_strategy": "linear",
+            },
+        ),
     ]
 
 
