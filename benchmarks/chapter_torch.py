@@ -126,12 +126,15 @@ def parse_args():
     parser.add_argument("--limit", type=int, default=None, help="with --split kerasdl")
     parser.add_argument("--compile", action="store_true", help="the model under torch.compile")
     parser.add_argument("--compile-step", action="store_true", help="and optimizer.step too")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: keep)")
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if args.split == "kerasdl":
         train_set, val_set, test_set = kerasdl_split(args.data_dir, args.limit)
@@ -175,6 +178,7 @@ def main():
             test_accuracy=accuracy(model, test_loader, device),
             val_accuracy=val_accuracy,
             train_examples=len(train_set),
+            compile=args.compile,
             compile_step=args.compile_step,
             **about,
         )

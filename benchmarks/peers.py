@@ -94,6 +94,7 @@ def parse_args():
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
     parser.add_argument("--limit", type=int, default=None, help="data.limit, smoke runs only")
     parser.add_argument("--steps-per-execution", type=int, default=128, help="keras-jax's")
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
     parser.add_argument("--floor-threads", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--floor-repeats", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a run may take")
@@ -111,6 +112,7 @@ def side_command(side, args):
     data = ["--data-dir", args.data_dir, "--epochs", str(args.epochs)]
     limit = [] if args.limit is None else ["--limit", str(args.limit)]
     torch = [args.torch_python, str(HERE / "chapter_torch.py"), "--split", "kerasdl"]
+    torch += ["--threads", str(args.torch_threads)]
     preset = [sys.executable, str(HERE / "kerasdl_preset.py"), *data]
     preset += ["--set", "early_stopping.enabled=false"]
     if args.limit is not None:
