@@ -7,7 +7,7 @@ A config is a tree of small dataclasses, one per TOML table::
       .model     ModelConfig       [model]           layer sizes, batch norm, dropout, init, penalty
       .loss      LossConfig        [loss]            cross_entropy | mse | mae | huber | smooth_l1
       .optimizer OptimizerConfig   [optimizer]       sgd ... adamw and their hyperparameters
-      .schedule  ScheduleConfig    [schedule]        none | step | exponential | cosine | noam
+      .schedule  ScheduleConfig    [schedule]        none | step | cosine | onecycle | ...
       .early_stopping              [early_stopping]  patience, monitor (also picks the best model)
       .plateau   PlateauConfig     [plateau]         ReduceLROnPlateau
 
@@ -224,6 +224,13 @@ SCHEDULES = {
     "exponential": "ExponentialLR",
     "cosine": "CosineAnnealingLR",
     "noam": "NoamWarmup",
+    "multistep": "MultiStepLR",
+    "constant": "ConstantLR",
+    "linear": "LinearLR",
+    "polynomial": "PolynomialLR",
+    "cosine_restarts": "CosineAnnealingWarmRestarts",
+    "cyclic": "CyclicLR",
+    "onecycle": "OneCycleLR",
 }
 #: The metrics the runner compiles for each task, besides the loss.
 METRICS = {"classification": ("accuracy",), "regression": ("mae",)}
@@ -588,18 +595,27 @@ class ScheduleConfig:
         "step",
         help="learning-rate schedule",
         rule=OneOf(tuple(SCHEDULES)),
-        doc="`none`: constant; `StepLR`, `ExponentialLR`, `CosineAnnealingLR`, `NoamWarmup`",
+        doc="`none`: constant; `StepLR`, `ExponentialLR`, `CosineAnnealingLR`, `NoamWarmup`, "
+        "`MultiStepLR`, `ConstantLR`, `LinearLR`, `PolynomialLR`, `CosineAnnealingWarmRestarts`, "
+        "`CyclicLR`, `OneCycleLR` (see [schedules.md](schedules.md))",
         flag=Flag("--schedule", OPTIMIZATION, "NAME"),
     )
     step_size: int = setting(10, help="step: epochs between decays", rule=Int(1, MAX_EPOCHS))
-    gamma: float = setting(0.5, help="step, exponential: the decay factor", rule=_POSITIVE)
+    gamma: float = setting(
+        0.5,
+        help="step, exponential, multistep: the decay factor; cyclic exp_range: per step",
+        rule=_POSITIVE,
+    )
     t_max: int | None = setting(
         None,
         help="cosine: epochs of a half period; none: the epochs after the warmup",
         rule=Int(1, MAX_EPOCHS),
     )
     eta_min: float = setting(
-        0.0, help="cosine: the lowest learning rate", rule=_NON_NEGATIVE, doc="<= `learning_rate`"
+        0.0,
+        help="cosine, cosine_restarts: the lowest learning rate",
+        rule=_NON_NEGATIVE,
+        doc="<= `learning_rate` (cosine)",
     )
     warmup_epochs: int = setting(
         0,
@@ -617,6 +633,75 @@ class ScheduleConfig:
         help="noam: a factor on the whole schedule",
         rule=_POSITIVE,
         doc="noam does not use `learning_rate`",
+    )
+    milestones: list[int] = setting(
+        factory=lambda: [10, 15],
+        help="multistep: the epochs of the decays by gamma, e.g. 10,15",
+        rule=Each(Int(0, MAX_EPOCHS), 1000),
+        doc="non-decreasing",
+    )
+    factor: float = setting(
+        1 / 3,
+        help="constant: the factor of the first total_iters epochs",
+        rule=Real(0.0, 1.0, low_open=True),
+    )
+    total_iters: int = setting(
+        5, help="constant, linear, polynomial: their epochs", rule=Int(1, MAX_EPOCHS)
+    )
+    start_factor: float = setting(
+        1 / 3, help="linear: the factor at epoch 0", rule=Real(0.0, 1.0, low_open=True)
+    )
+    end_factor: float = setting(
+        1.0, help="linear: the factor from epoch total_iters on", rule=Real(0.0, 1.0)
+    )
+    power: float = setting(1.0, help="polynomial: the power of the decay", rule=_POSITIVE)
+    t_0: int = setting(
+        10, help="cosine_restarts: epochs of the first cycle", rule=Int(1, MAX_EPOCHS)
+    )
+    t_mult: int = setting(
+        1, help="cosine_restarts: each cycle's length over the last", rule=Int(1, 1000)
+    )
+    per_step: bool = setting(
+        False,
+        help="cosine_restarts: fractional epochs, PyTorch's step(epoch + i / iters) per batch",
+    )
+    max_lr: float | None = setting(
+        None,
+        help="cyclic, onecycle: the peak rate",
+        rule=_POSITIVE,
+        doc="none: 10 x `learning_rate` (cyclic, whose lowest rate is `learning_rate`) or "
+        "`learning_rate` (onecycle)",
+    )
+    step_size_up: int = setting(
+        2000, help="cyclic: optimizer steps of the rise", rule=Int(1, MAX_OPTIMIZER_STEPS)
+    )
+    step_size_down: int | None = setting(
+        None,
+        help="cyclic: optimizer steps of the fall",
+        rule=Int(0, MAX_OPTIMIZER_STEPS),
+        doc="none: `step_size_up`",
+    )
+    mode: str = setting(
+        "triangular",
+        help="cyclic: the amplitude's policy",
+        rule=OneOf(("triangular", "triangular2", "exp_range")),
+        doc="`exp_range` multiplies it by `gamma` every optimizer step",
+    )
+    pct_start: float = setting(
+        0.3,
+        help="onecycle: the fraction of the steps rising",
+        rule=Real(0.0, 1.0, low_open=True, high_open=True),
+        doc="over `(epochs - warmup_epochs) x steps per epoch` optimizer steps",
+    )
+    anneal_strategy: str = setting(
+        "cos", help="onecycle: the shape of each phase", rule=OneOf(("cos", "linear"))
+    )
+    div_factor: float = setting(25.0, help="onecycle: max_lr over the first rate", rule=_POSITIVE)
+    final_div_factor: float = setting(
+        1e4, help="onecycle: the first rate over the last", rule=_POSITIVE
+    )
+    three_phase: bool = setting(
+        False, help="onecycle: a third phase, back to the first rate before the end"
     )
 
 
@@ -1396,6 +1481,13 @@ def _check_optimizer(o: OptimizerConfig):
 def _check_schedule(s: ScheduleConfig, c: TrainConfig):
     if s.name == "cosine":
         Real(0.0, c.optimizer.learning_rate).check("schedule.eta_min", s.eta_min)
+    if s.name == "multistep":
+        _check(
+            "schedule.milestones",
+            s.milestones,
+            s.milestones == sorted(s.milestones),
+            "a list of epochs in non-decreasing order",
+        )
     _check(
         "schedule.warmup_epochs",
         s.warmup_epochs,
@@ -1525,31 +1617,84 @@ def schedule_spec(config: TrainConfig, steps_per_epoch: int) -> dict:
     None the rate is the constant ``optimizer.learning_rate``; with ``warmup_steps > 0`` wrap
     the result as ``LinearWarmup(after=<it>, warmup_steps=warmup_steps)``, which ramps from 0 to
     the learning rate over ``schedule.warmup_epochs`` epochs and then runs the schedule from its
-    own step 0 (so a cosine's default ``t_max`` is the epochs left after the warmup).
+    own step 0 (so a cosine's default ``t_max`` is the epochs left after the warmup, and
+    onecycle's ``total_steps`` the steps left).
     """
     s = config.schedule
-    lr = config.optimizer.learning_rate
     name = SCHEDULES[s.name]
-    warmup_steps = s.warmup_epochs * steps_per_epoch
-    if name is None:
-        kwargs = {}
-    elif name == "StepLR":
-        kwargs = {
-            "initial_learning_rate": lr,
-            "step_size": s.step_size,
-            "gamma": s.gamma,
-            "steps_per_epoch": steps_per_epoch,
-        }
-    elif name == "ExponentialLR":
-        kwargs = {"initial_learning_rate": lr, "gamma": s.gamma, "steps_per_epoch": steps_per_epoch}
-    elif name == "CosineAnnealingLR":
-        t_max = s.t_max if s.t_max is not None else max(1, config.epochs - s.warmup_epochs)
-        kwargs = {
-            "initial_learning_rate": lr,
-            "T_max": t_max,
-            "eta_min": s.eta_min,
-            "steps_per_epoch": steps_per_epoch,
-        }
-    else:  # NoamWarmup: its own rate; optimizer.learning_rate is not used.
-        kwargs = {"d_model": s.d_model, "warmup_steps": s.warmup_steps, "scale": s.scale}
-    return {"class": name, "kwargs": kwargs, "warmup_steps": warmup_steps}
+    kwargs = {} if name is None else _SCHEDULE_KWARGS[name](config, s, steps_per_epoch)
+    return {"class": name, "kwargs": kwargs, "warmup_steps": s.warmup_epochs * steps_per_epoch}
+
+
+def _epochs_after_warmup(config: TrainConfig) -> int:
+    return max(1, config.epochs - config.schedule.warmup_epochs)
+
+
+def _epoch_kwargs(config: TrainConfig, spe: int, **kwargs) -> dict:
+    lr = config.optimizer.learning_rate
+    return {"initial_learning_rate": lr, **kwargs, "steps_per_epoch": spe}
+
+
+def _cosine_kwargs(c, s, spe):
+    t_max = s.t_max if s.t_max is not None else _epochs_after_warmup(c)
+    return _epoch_kwargs(c, spe, T_max=t_max, eta_min=s.eta_min)
+
+
+def _cyclic_kwargs(c, s, spe):
+    lr = c.optimizer.learning_rate
+    max_lr = s.max_lr if s.max_lr is not None else 10 * lr
+    return {
+        "base_lr": lr,
+        "max_lr": max_lr,
+        "step_size_up": s.step_size_up,
+        "step_size_down": s.step_size_down,
+        "mode": s.mode,
+        "gamma": s.gamma,
+    }
+
+
+def _onecycle_kwargs(c, s, spe):
+    return {
+        "max_lr": s.max_lr if s.max_lr is not None else c.optimizer.learning_rate,
+        "total_steps": max(2, _epochs_after_warmup(c) * spe),
+        "pct_start": s.pct_start,
+        "anneal_strategy": s.anneal_strategy,
+        "div_factor": s.div_factor,
+        "final_div_factor": s.final_div_factor,
+        "three_phase": s.three_phase,
+    }
+
+
+#: Class name -> ``(config, its [schedule], steps_per_epoch) -> the class's kwargs``.
+_SCHEDULE_KWARGS = {
+    "StepLR": lambda c, s, spe: _epoch_kwargs(c, spe, step_size=s.step_size, gamma=s.gamma),
+    "ExponentialLR": lambda c, s, spe: _epoch_kwargs(c, spe, gamma=s.gamma),
+    "CosineAnnealingLR": _cosine_kwargs,
+    # NoamWarmup: its own rate; optimizer.learning_rate is not used.
+    "NoamWarmup": lambda c, s, spe: {
+        "d_model": s.d_model,
+        "warmup_steps": s.warmup_steps,
+        "scale": s.scale,
+    },
+    "MultiStepLR": lambda c, s, spe: _epoch_kwargs(
+        c, spe, milestones=list(s.milestones), gamma=s.gamma
+    ),
+    "ConstantLR": lambda c, s, spe: _epoch_kwargs(
+        c, spe, factor=s.factor, total_iters=s.total_iters
+    ),
+    "LinearLR": lambda c, s, spe: _epoch_kwargs(
+        c,
+        spe,
+        start_factor=s.start_factor,
+        end_factor=s.end_factor,
+        total_iters=s.total_iters,
+    ),
+    "PolynomialLR": lambda c, s, spe: _epoch_kwargs(
+        c, spe, total_iters=s.total_iters, power=s.power
+    ),
+    "CosineAnnealingWarmRestarts": lambda c, s, spe: _epoch_kwargs(
+        c, spe, T_0=s.t_0, T_mult=s.t_mult, eta_min=s.eta_min, per_step=s.per_step
+    ),
+    "CyclicLR": _cyclic_kwargs,
+    "OneCycleLR": _onecycle_kwargs,
+}

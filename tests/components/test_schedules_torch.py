@@ -590,3 +590,41 @@ def test_invalid_compositions():
             [S.StepLR(0.1, 2), keras.optimizers.schedules.ExponentialDecay(0.1, 2, 0.5)], [2]
         ).rebased(0.5)
     assert math.isclose(S.StepLR(0.1, 2).rebased(0.3).initial_learning_rate, 0.3)
+
+
+# ---------------------------------------------------------------------------
+# The config names every PyTorch scheduler the config can hold.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, fields, expected",
+    [
+        ("multistep", {"milestones": [2, 4], "gamma": 0.1},
+         lambda lr, spe: schedules.MultiStepLR(lr, [2, 4], 0.1, steps_per_epoch=spe)),
+        ("constant", {"factor": 0.5, "total_iters": 2},
+         lambda lr, spe: schedules.ConstantLR(lr, 0.5, 2, steps_per_epoch=spe)),
+        ("linear", {"start_factor": 0.1, "end_factor": 0.9, "total_iters": 3},
+         lambda lr, spe: schedules.LinearLR(lr, 0.1, 0.9, 3, steps_per_epoch=spe)),
+        ("polynomial", {"total_iters": 4, "power": 2.0},
+         lambda lr, spe: schedules.PolynomialLR(lr, 4, 2.0, steps_per_epoch=spe)),
+        ("cosine_restarts", {"t_0": 2, "t_mult": 2, "eta_min": 1e-4, "per_step": True},
+         lambda lr, spe: schedules.CosineAnnealingWarmRestarts(
+             lr, 2, 2, 1e-4, steps_per_epoch=spe, per_step=True)),
+        ("cyclic", {"max_lr": 0.05, "step_size_up": 7, "mode": "exp_range", "gamma": 0.99},
+         lambda lr, spe: schedules.CyclicLR(lr, 0.05, 7, mode="exp_range", gamma=0.99)),
+        ("cyclic", {}, lambda lr, spe: schedules.CyclicLR(lr, 10 * lr, 2000)),
+        ("onecycle", {"three_phase": True, "anneal_strategy": "linear"},
+         lambda lr, spe: schedules.OneCycleLR(lr, 6 * spe, anneal_strategy="linear",
+                                              three_phase=True)),
+    ],
+)  # fmt: skip
+def test_config_names_build_the_schedule(name, fields, expected):
+    from kerasdl.config import TrainConfig, schedule_spec
+
+    overrides = {f"schedule.{k}": v for k, v in fields.items()}
+    overrides.update({"schedule.name": name, "epochs": 6, "optimizer.learning_rate": 0.01})
+    spec = schedule_spec(TrainConfig().override(overrides).validate(), steps_per_epoch=5)
+    built = getattr(schedules, spec["class"])(**spec["kwargs"])
+    steps = np.arange(6 * 5)
+    np.testing.assert_array_equal(evaluate(built, steps), evaluate(expected(0.01, 5), steps))

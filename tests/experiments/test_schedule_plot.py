@@ -186,7 +186,8 @@ def test_per_step_and_log_y():
     ("args", "needle"),
     [
         (["stepp"], "schedule.name: got 'stepp'; allowed: one of 'none', 'step', 'exponential', "
-         "'cosine', 'noam' (did you mean 'step'?)"),
+         "'cosine', 'noam', 'multistep', 'constant', 'linear', 'polynomial', 'cosine_restarts', "
+         "'cyclic', 'onecycle' (did you mean 'step'?)"),
         (["step", "--gamma", "0"], "schedule.gamma: got 0.0"),
         (["cosine", "--eta-min", "1"], "schedule.eta_min: got 1.0"),
         (["noam", "--warmup-epochs", "1"], "schedule.warmup_epochs: got 1"),
