@@ -1,4 +1,5 @@
-"""kerasdl's seven optimizers under the machinery of Keras's optimizer base class.
+"""kerasdl's optimizers under the machinery of Keras's optimizer base class: the chapter's seven,
+torch.optim's Adadelta, Adamax, NAdam and RAdam, and SGD with PyTorch's momentum and Nesterov.
 
 Every feature is checked with each optimizer against an independent NumPy model
 of what should happen: the kerasdl update rule (PyTorch's semantics, chapter 3.2
@@ -21,7 +22,23 @@ from keras import ops
 
 import kerasdl.optimizers
 
-NAMES = ("SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "AdamW")
+NAMES = (
+    "SGD",
+    "Momentum",
+    "Nesterov",
+    "Adagrad",
+    "RMSprop",
+    "Adam",
+    "AdamW",
+    "SGD-momentum",
+    "SGD-nesterov",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+)
+# A name of the table -> the kerasdl class (the SGD rows are torch.optim.SGD's options).
+CLASSES = {name: name.split("-")[0] for name in NAMES}
 
 # Non-default hyperparameters, chosen so that each feature changes the numbers: a
 # weight decay everywhere (the L2 term breaks the scale invariance of the adaptive
@@ -37,6 +54,20 @@ KWARGS = {
     "RMSprop": dict(learning_rate=0.05, rho=0.9, epsilon=0.1, weight_decay=0.05),
     "Adam": dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.1, weight_decay=0.05),
     "AdamW": dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.1, weight_decay=0.1),
+    "SGD-momentum": dict(learning_rate=0.1, momentum=0.8, dampening=0.3, weight_decay=0.05),
+    "SGD-nesterov": dict(learning_rate=0.1, momentum=0.8, nesterov=True, weight_decay=0.05),
+    "Adadelta": dict(learning_rate=0.5, rho=0.8, epsilon=0.1, weight_decay=0.05),
+    "Adamax": dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.1, weight_decay=0.05),
+    "NAdam": dict(
+        learning_rate=0.05,
+        beta_1=0.8,
+        beta_2=0.9,
+        epsilon=0.1,
+        weight_decay=0.05,
+        momentum_decay=0.04,
+    ),
+    # beta_2 = 0.9: the rectification is off for t <= 2 (rho_t <= 5) and on after.
+    "RAdam": dict(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=0.1, weight_decay=0.05),
 }
 
 RTOL, ATOL = 1e-5, 1e-6  # float32 variables against a float64 reference
@@ -44,7 +75,12 @@ RTOL, ATOL = 1e-5, 1e-6  # float32 variables against a float64 reference
 
 def make_optimizer(name, **overrides):
     """The kerasdl optimizer `name` with the hyperparameters of `KWARGS`."""
-    return getattr(kerasdl.optimizers, name)(**{**KWARGS[name], **overrides})
+    return optimizer_class(name)(**{**KWARGS[name], **overrides})
+
+
+def optimizer_class(name):
+    """The kerasdl optimizer class of the table's row `name`."""
+    return getattr(kerasdl.optimizers, CLASSES[name])
 
 
 # ---------------------------------------------------------------------------
@@ -98,6 +134,59 @@ def _adamw(w, g, s, lr, t, beta_1, beta_2, epsilon, weight_decay):
     return _adam_step(w, g, s, lr, t, beta_1, beta_2, epsilon)
 
 
+def _torch_sgd(w, g, s, lr, t, momentum, weight_decay, dampening=0.0, nesterov=False):
+    """torch.optim.SGD: the heavy-ball buffer starts at g, then mu * buf + (1 - dampening) g.
+
+    "Starts" at the optimizer's first step (t = 1), the step count Keras keeps for all variables
+    (as `t` in the Adam family's bias corrections here); torch counts each parameter's own steps,
+    so a variable whose first gradient comes later starts from (1 - dampening) g in kerasdl.
+    """
+    g = g + weight_decay * w
+    s["buf"] = g if t == 1 else momentum * s.get("buf", 0.0) + (1 - dampening) * g
+    return w - lr * (g + momentum * s["buf"] if nesterov else s["buf"])
+
+
+def _adadelta(w, g, s, lr, t, rho, epsilon, weight_decay):
+    g = g + weight_decay * w
+    s["v"] = rho * s.get("v", 0.0) + (1 - rho) * g * g
+    delta = np.sqrt(s.get("u", 0.0) + epsilon) / np.sqrt(s["v"] + epsilon) * g
+    s["u"] = rho * s.get("u", 0.0) + (1 - rho) * delta * delta
+    return w - lr * delta
+
+
+def _adamax(w, g, s, lr, t, beta_1, beta_2, epsilon, weight_decay):
+    g = g + weight_decay * w
+    s["m"] = beta_1 * s.get("m", 0.0) + (1 - beta_1) * g
+    s["u"] = np.maximum(beta_2 * s.get("u", 0.0), np.abs(g) + epsilon)
+    return w - lr / (1 - beta_1**t) * s["m"] / s["u"]
+
+
+def _nadam(w, g, s, lr, t, beta_1, beta_2, epsilon, weight_decay, momentum_decay):
+    g = g + weight_decay * w
+    mu = beta_1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta_1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    s["mu_product"] = s.get("mu_product", 1.0) * mu
+    s["m"] = beta_1 * s.get("m", 0.0) + (1 - beta_1) * g
+    s["v"] = beta_2 * s.get("v", 0.0) + (1 - beta_2) * g * g
+    denom = np.sqrt(s["v"] / (1 - beta_2**t)) + epsilon
+    w = w - lr * (1 - mu) / (1 - s["mu_product"]) * g / denom
+    return w - lr * mu_next / (1 - s["mu_product"] * mu_next) * s["m"] / denom
+
+
+def _radam(w, g, s, lr, t, beta_1, beta_2, epsilon, weight_decay):
+    g = g + weight_decay * w
+    s["m"] = beta_1 * s.get("m", 0.0) + (1 - beta_1) * g
+    s["v"] = beta_2 * s.get("v", 0.0) + (1 - beta_2) * g * g
+    m_hat = s["m"] / (1 - beta_1**t)
+    rho_inf = 2 / (1 - beta_2) - 1
+    rho_t = rho_inf - 2 * t * beta_2**t / (1 - beta_2**t)
+    if rho_t <= 5:
+        return w - lr * m_hat
+    rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    adaptive = np.sqrt(1 - beta_2**t) / (np.sqrt(s["v"]) + epsilon)
+    return w - lr * m_hat * rect * adaptive
+
+
 RULES = {
     "SGD": _sgd,
     "Momentum": _momentum,
@@ -106,6 +195,12 @@ RULES = {
     "RMSprop": _rmsprop,
     "Adam": _adam,
     "AdamW": _adamw,
+    "SGD-momentum": _torch_sgd,
+    "SGD-nesterov": _torch_sgd,
+    "Adadelta": _adadelta,
+    "Adamax": _adamax,
+    "NAdam": _nadam,
+    "RAdam": _radam,
 }
 
 

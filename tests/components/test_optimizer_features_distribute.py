@@ -74,7 +74,23 @@ def distributed_runs():
 
 @pytest.mark.tf_only
 @pytest.mark.parametrize(
-    "name", ["SGD", "Momentum", "Nesterov", "Adagrad", "RMSprop", "Adam", "AdamW"]
+    "name",
+    # test_optimizer_features.NAMES (not imported here: the training runs in a subprocess)
+    [
+        "SGD",
+        "Momentum",
+        "Nesterov",
+        "Adagrad",
+        "RMSprop",
+        "Adam",
+        "AdamW",
+        "SGD-momentum",
+        "SGD-nesterov",
+        "Adadelta",
+        "Adamax",
+        "NAdam",
+        "RAdam",
+    ],
 )
 def test_mirrored_strategy_matches_one_device(distributed_runs, name):
     """Two replicas, each with half of every global batch, all-reduce their gradients

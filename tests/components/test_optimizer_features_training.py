@@ -10,9 +10,7 @@ import keras
 import numpy as np
 import pytest
 from keras import ops
-from test_optimizer_features import KWARGS, NAMES, make_optimizer
-
-import kerasdl.optimizers
+from test_optimizer_features import KWARGS, NAMES, make_optimizer, optimizer_class
 
 _rng = np.random.default_rng(7)
 X = _rng.normal(size=(48, 6)).astype("float32")
@@ -98,7 +96,7 @@ def test_save_mid_training_resumes_exactly(name, tmp_path):
     model.save(path)
 
     loaded = keras.saving.load_model(path)
-    assert type(loaded.optimizer) is getattr(kerasdl.optimizers, name)
+    assert type(loaded.optimizer) is optimizer_class(name)
     assert loaded.optimizer.get_config() == optimizer.get_config()
     assert int(loaded.optimizer.iterations) == 3
     for a, b in zip(optimizer_state(loaded.optimizer), optimizer_state(optimizer), strict=True):
