@@ -467,13 +467,21 @@ def normalize_images(x: np.ndarray, mean, std, *, flatten: bool = True):
     levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
     x = np.asarray(x, dtype=np.uint8)
     if np.ndim(mean) == 0 and np.ndim(std) == 0:
-        out = ((levels - np.float32(mean)) / np.float32(std))[x]
+        out = image_levels(mean, std)[x]
     else:
         mean = np.asarray(mean, np.float32).reshape(-1, 1)
         std = np.asarray(std, np.float32).reshape(-1, 1)
         tables = (levels[None, :] - mean) / std  # (channels, 256)
         out = tables[np.arange(len(tables)), x]  # x's last axis indexes the channel
     return out.reshape(len(out), math.prod(out.shape[1:])) if flatten else out
+
+
+def image_levels(mean: float, std: float) -> np.ndarray:
+    """The float32 value of each of the 256 pixel levels, ``(level / 255 - mean) / std``, in
+    `normalize_images`'s arithmetic: ``image_levels(m, s)[x]`` is ``normalize_images(x, m, s)``
+    (before flattening) bit for bit."""
+    levels = np.arange(256, dtype=np.float32) / np.float32(255.0)
+    return (levels - np.float32(mean)) / np.float32(std)
 
 
 def pixel_statistics(x: np.ndarray, *, per_channel: bool) -> tuple[list, list]:
@@ -554,7 +562,8 @@ class Dataset:
         source: Where the data came from, e.g. ``"KERASDL_DATA_DIR=/x (IDX)"``,
             ``"bundled mnist-mini"``, ``"synthetic (seed 42)"``.
         notice: One line when the data fell back (e.g. offline -> mnist-mini), else None.
-        x_train, y_train, x_val, y_val, x_test, y_test: The splits.
+        x_train, y_train, x_val, y_val, x_test, y_test: The splits; ``x_train`` is None when
+            only its codes were loaded (`load_dataset`'s ``decoded``; see `train_inputs`).
         task: ``"classification"`` or ``"regression"``.
         num_classes: 10 for MNIST, None for regression.
         input_shape: The shape of one input, e.g. ``(784,)``.
@@ -571,12 +580,17 @@ class Dataset:
         file_sha256: The SHA-256 of a file's bytes (the resume fingerprint), else None.
         classes: A file's original labels, in the order of the class indices, else None.
         feature_mean, feature_std: A CSV's standardisation (from its training split), else None.
+        x_train_codes, x_levels: MNIST's training inputs as the uint8 pixel levels they were
+            normalised from, ``x_train``'s shape, and the float32 value of each level
+            (`image_levels`): ``x_levels[x_train_codes]`` is ``x_train`` bit for bit. kerasdl's
+            loop holds these (a quarter of the memory) and decodes each batch in the step;
+            None for other data.
     """
 
     name: str
     source: str
     notice: str | None
-    x_train: np.ndarray
+    x_train: np.ndarray | None
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
@@ -598,6 +612,14 @@ class Dataset:
     classes: tuple | None = None
     feature_mean: np.ndarray | None = None
     feature_std: np.ndarray | None = None
+    x_train_codes: np.ndarray | None = None
+    x_levels: np.ndarray | None = None
+
+    def train_inputs(self) -> np.ndarray:
+        """``x_train``, decoded from ``x_train_codes`` if it was not (``decoded=False``)."""
+        if self.x_train is not None:
+            return self.x_train
+        return self.x_levels[self.x_train_codes]
 
     @property
     def output_units(self) -> int:
@@ -703,7 +725,9 @@ def model_io_sizes(config: TrainConfig) -> tuple[int, int]:
     return math.prod(shape), classes
 
 
-def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) -> Dataset:
+def load_dataset(
+    config: TrainConfig, *, download_timeout: float | None = None, decoded: bool = True
+) -> Dataset:
     """The dataset ``config.data`` names, split and normalised (see the module docstring).
 
     ``data.limit`` keeps the first ``limit`` training and test examples; the validation set
@@ -712,6 +736,10 @@ def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) 
     ``(height, width, channels)`` (`flat_inputs`). A file (``data.name = "file"``) is read by
     `kerasdl.data_files`, a Keras dataset by `kerasdl.data_keras`; a file's inferred task is
     then checked against the loss and the monitors (`kerasdl.config.check_task`).
+
+    ``decoded=False`` leaves MNIST's ``x_train`` None: the training inputs are then only
+    ``x_train_codes`` and ``x_levels`` (`Dataset.train_inputs` decodes them), which is what the
+    runner loads (161 MB less for full MNIST's float32 inputs); other data are always decoded.
 
     Raises:
         DataError: the data cannot be found or read (the message says which file and why).
@@ -730,7 +758,7 @@ def load_dataset(config: TrainConfig, *, download_timeout: float | None = None) 
             check_task(config, dataset.task, dataset.task_reason or "")
         return dataset
     if name in ("mnist", "mnist-mini"):
-        return _load_mnist(config, download_timeout)
+        return _load_mnist(config, download_timeout, decoded=decoded)
     from kerasdl import data_keras
 
     return data_keras.load_keras_dataset(config, timeout=download_timeout)
@@ -774,7 +802,9 @@ def _load_regression(config: TrainConfig) -> Dataset:
     )
 
 
-def _load_mnist(config: TrainConfig, download_timeout: float | None) -> Dataset:
+def _load_mnist(
+    config: TrainConfig, download_timeout: float | None, *, decoded: bool = True
+) -> Dataset:
     d = config.data
     if d.name == "mnist-mini":
         arrays, label, notice = _bundled(), "bundled mnist-mini", None
@@ -787,12 +817,16 @@ def _load_mnist(config: TrainConfig, download_timeout: float | None) -> Dataset:
         x_test, y_test = x_test[: d.limit], y_test[: d.limit]
     train, val = split_indices(y_pool, config.validation_split, config.seed, stratify=True)
     _need_validation_examples(val, config)
-    x_train = image_inputs(x_pool[train], d.mean, d.std, config)
+    codes = x_pool[train]
+    codes = codes.reshape(len(codes), -1) if flat_inputs(config) else codes[..., None]
+    x_train = image_inputs(x_pool[train], d.mean, d.std, config) if decoded else None
     return Dataset(
         name=d.name,
         source=label,
         notice=notice,
         x_train=x_train,
+        x_train_codes=codes,
+        x_levels=image_levels(d.mean, d.std),
         y_train=y_pool[train].astype(np.int32),
         x_val=image_inputs(x_pool[val], d.mean, d.std, config),
         y_val=y_pool[val].astype(np.int32),
@@ -800,7 +834,7 @@ def _load_mnist(config: TrainConfig, download_timeout: float | None) -> Dataset:
         y_test=y_test.astype(np.int32),
         task="classification",
         num_classes=MNIST_CLASSES,
-        input_shape=tuple(x_train.shape[1:]),
+        input_shape=tuple(codes.shape[1:]),
         train_index=train,
         val_index=val,
     )

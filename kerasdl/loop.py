@@ -48,6 +48,7 @@ def fit(
     steps_per_execution: int = 1,
     validation_batch_size: int = 1000,
     unroll: int = 4,
+    x_levels=None,
 ):
     """Train the compiled ``model`` on ``(x, y)`` like ``model.fit`` would, and return its
     ``History``.
@@ -80,6 +81,10 @@ def fit(
             ``tf.while_loop`` pays for passing every captured variable through the loop; 4
             steps an iteration made the preset's epoch about 8% shorter on 2 cores, for
             about 1 s more tracing in the first epoch (``docs/engine.md``). Defaults to 4.
+        x_levels: None, or a float32 array of 256 values: then ``x`` holds uint8 codes and the
+            inputs are ``x_levels[x]``, looked up batch by batch in the step (the training set
+            is held in a quarter of the memory; the values are the table's, exactly).
+            `kerasdl.data.Dataset` gives MNIST's as ``x_train_codes`` and ``x_levels``.
 
     Returns:
         The ``keras.callbacks.History`` of the run, as ``fit`` returns it.
@@ -91,7 +96,8 @@ def fit(
         raise ValueError(f"x and y must have the same, non-zero length; got {n} and {len(y)}")
     steps = -(-n // batch_size)
     per_call = max(1, min(int(steps_per_execution), steps))
-    run_steps = _compiled_steps(model, x, y, batch_size, unroll=max(1, min(int(unroll), per_call)))
+    unroll = max(1, min(int(unroll), per_call))
+    run_steps = _compiled_steps(model, x, y, batch_size, unroll=unroll, x_levels=x_levels)
     evaluate = _validation(model, validation_data, validation_batch_size)
     callback_list = keras.callbacks.CallbackList(
         list(callbacks), add_history=True, model=model, epochs=epochs, steps=steps, verbose=0
@@ -148,15 +154,16 @@ def _validation(model, validation_data, batch_size: int):
     return evaluate
 
 
-def _compiled_steps(model, x, y, batch_size: int, *, unroll: int):
+def _compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
     """``run_steps(indices, first, count)``: training steps ``first .. first + count - 1`` of an
     epoch whose order is ``indices``, in compiled loops over the arrays held as tensors (see
-    `fit`'s ``unroll``); returns the metrics after the last one."""
+    `fit`'s ``unroll`` and ``x_levels``); returns the metrics after the last one."""
     import tensorflow as tf
 
     x_all = tf.convert_to_tensor(x)
     y_all = tf.convert_to_tensor(y)
     full_steps = len(x) // batch_size  # steps whose batch is full (the last one may be short)
+    inputs = _batch_inputs(x_all, x_levels)
 
     def step(indices, i, full=False):
         start = i * batch_size
@@ -164,7 +171,7 @@ def _compiled_steps(model, x, y, batch_size: int, *, unroll: int):
             batch = tf.slice(indices, tf.reshape(start, [1]), [batch_size])
         else:
             batch = indices[start : start + batch_size]
-        model.train_step((tf.gather(x_all, batch), tf.gather(y_all, batch)))
+        model.train_step((inputs(batch), tf.gather(y_all, batch)))
 
     @tf.function(reduce_retracing=True)
     def run_unrolled(indices, first, iterations):
@@ -201,6 +208,24 @@ def _compiled_steps(model, x, y, batch_size: int, *, unroll: int):
         return logs
 
     return run_steps
+
+
+def _batch_inputs(x_all, x_levels):
+    """``inputs(batch)``: the rows ``batch`` of ``x_all``, or with ``x_levels`` the values of
+    those rows' uint8 codes."""
+    import numpy as np
+    import tensorflow as tf
+
+    if x_levels is None:
+        return lambda batch: tf.gather(x_all, batch)
+    levels = np.asarray(x_levels, dtype=np.float32)
+    if levels.shape != (256,) or x_all.dtype != tf.uint8:
+        raise ValueError(
+            "x_levels needs uint8 inputs and 256 float32 values; got "
+            f"{x_all.dtype.name} inputs and {levels.shape} levels"
+        )
+    table = tf.constant(levels)
+    return lambda batch: tf.gather(table, tf.cast(tf.gather(x_all, batch), tf.int32))
 
 
 _EVALUATION_UNROLL = 16

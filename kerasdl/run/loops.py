@@ -104,7 +104,12 @@ class KerasdlLoop(TrainingLoop):
         from kerasdl import data, loop
 
         config, dataset = self.config, self.dataset
-        x, y, seed = dataset.x_train, dataset.y_train, config.seed
+        y, seed = dataset.y_train, config.seed
+        levels = dataset.x_levels
+        if levels is not None and dataset.x_train_codes is not None:
+            x = dataset.x_train_codes  # uint8: a quarter of the memory, decoded in the step
+        else:
+            x, levels = dataset.train_inputs(), None
         validation_arrays = None
         if run.validation is not None:
             validation_arrays = (dataset.x_val, dataset.y_val)
@@ -121,6 +126,7 @@ class KerasdlLoop(TrainingLoop):
             callbacks=callbacks.as_list(),
             steps_per_execution=run.steps_per_execution,
             unroll=loop_unroll(run.steps_per_epoch * (config.epochs - run.initial_epoch)),
+            x_levels=levels,
         )
 
 
@@ -140,7 +146,7 @@ class KerasFitLoop(TrainingLoop):
 
         self.config = config
         self.train_data = data.EpochDataset(
-            dataset.x_train, dataset.y_train, config.batch_size, seed=config.seed
+            dataset.train_inputs(), dataset.y_train, config.batch_size, seed=config.seed
         )
         self.set_data_epoch = self.train_data.set_epoch
 

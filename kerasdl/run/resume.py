@@ -405,7 +405,7 @@ def run_fingerprint(config, dataset) -> dict:
         network.update({"model.activation": m.activation})
     else:
         network["model file sha256"] = _model_file_sha256(kind, target)
-    shape = [int(size) for size in dataset.x_train.shape[1:]]
+    shape = [int(size) for size in dataset.input_shape]
     features = 1
     for size in shape:
         features *= size

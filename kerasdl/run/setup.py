@@ -256,7 +256,7 @@ def load_data(config, dataset=None) -> RunData:
     from kerasdl import data
 
     if dataset is None:
-        dataset = data.load_dataset(config)
+        dataset = data.load_dataset(config, decoded=False)  # MNIST's inputs as uint8 codes
     keras.utils.set_random_seed(config.seed)
     validation = None
     if len(dataset.y_val):

@@ -175,6 +175,55 @@ def test_validation_from_arrays_equals_model_evaluate(trained):
             assert by_loop[name] == pytest.approx(value, rel=1e-5), (batch_size, name)
 
 
+def test_uint8_codes_decoded_in_the_step_train_exactly_as_float_inputs(trained):
+    """MNIST's training inputs held as uint8 codes (``x_levels``, as the runner holds them) give
+    the same weights as the float32 arrays, bit for bit (same machine, same op order: the
+    lookup returns the very floats the arrays hold)."""
+    config = _config()
+    coded = data.load_dataset(config, decoded=False)
+    dataset = trained["dataset"]
+    assert coded.x_train is None and coded.x_train_codes.dtype == np.uint8
+    np.testing.assert_array_equal(coded.train_inputs(), dataset.x_train)
+    assert coded.input_shape == dataset.input_shape
+    model = _compiled_model(config, dataset, trained["steps"])
+    n = len(coded.y_train)
+    loop.fit(
+        model,
+        coded.x_train_codes,
+        coded.y_train,
+        batch_size=config.batch_size,
+        order=lambda epoch: data.epoch_order(n, config.seed, epoch),
+        epochs=EPOCHS,
+        validation_data=(coded.x_val, coded.y_val),
+        validation_batch_size=256,
+        steps_per_execution=SPE,
+        unroll=3,
+        x_levels=coded.x_levels,
+    )
+    by_loop = trained["loop"][0]
+    for ours, reference in zip(model.get_weights(), by_loop.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, reference)
+
+
+def test_x_levels_needs_uint8_codes_and_256_levels(trained):
+    dataset = trained["dataset"]
+    model = _compiled_model(_config(), dataset, trained["steps"])
+    kwargs = {"batch_size": 32, "order": lambda epoch: np.arange(len(dataset.y_train))}
+    with pytest.raises(ValueError, match="x_levels needs uint8 inputs and 256"):
+        loop.fit(
+            model, dataset.x_train, dataset.y_train, epochs=1, x_levels=dataset.x_levels, **kwargs
+        )
+    with pytest.raises(ValueError, match=r"got uint8 inputs and \(255,\) levels"):
+        loop.fit(
+            model,
+            dataset.x_train_codes,
+            dataset.y_train,
+            epochs=1,
+            x_levels=dataset.x_levels[:255],
+            **kwargs,
+        )
+
+
 def test_stop_training_in_a_batch_hook_ends_the_epoch_and_the_run():
     config = _config(epochs=3)
     dataset = data.load_dataset(config)
