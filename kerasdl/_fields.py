@@ -35,7 +35,9 @@ __all__ = [
     "PathText",
     "Pattern",
     "Real",
+    "Regex",
     "Rule",
+    "Tables",
     "setting",
     "show_value",
 ]
@@ -252,6 +254,74 @@ class Pattern(Rule):
 
     def allowed(self) -> str:
         return self.words
+
+
+@dataclass(frozen=True)
+class Regex(Rule):
+    """A regular expression (Python's `re` syntax) of at most 1,000 characters."""
+
+    def ok(self, value) -> bool:
+        if not isinstance(value, str) or len(value) > 1000:
+            return False
+        try:
+            re.compile(value)
+        except re.error:
+            return False
+        return True
+
+    def allowed(self) -> str:
+        return "a regular expression (Python's re syntax)"
+
+
+@dataclass(frozen=True)
+class Tables(Rule):
+    """A list of at most ``max_len`` tables (TOML's ``[[section.key]]``), each with exactly one
+    key of ``selectors`` and any of ``keys``; ``selectors`` and ``keys`` are ``(name, Rule)``
+    pairs that check each value."""
+
+    selectors: tuple
+    keys: tuple
+    max_len: int = 100
+
+    def ok(self, value) -> bool:
+        try:
+            self.check("", value)
+        except ConfigError:
+            return False
+        return True
+
+    def allowed(self) -> str:
+        selectors = " or ".join(name for name, _ in self.selectors)
+        return (
+            f"a list of at most {self.max_len} tables, each with one of {selectors} and any of "
+            + ", ".join(name for name, _ in self.keys)
+        )
+
+    def check(self, path: str, value) -> None:
+        if not isinstance(value, list) or len(value) > self.max_len:
+            raise ConfigError(path, value, self.allowed())
+        rules = dict(self.selectors + self.keys)
+        for i, table in enumerate(value):
+            where = f"{path}[{i}]"
+            if not isinstance(table, dict):
+                raise ConfigError(where, table, "a table of keys")
+            given = [name for name, _ in self.selectors if name in table]
+            if len(given) != 1:
+                names = " or ".join(name for name, _ in self.selectors)
+                raise ConfigError(where, table, f"exactly one of {names}")
+            for key, item in table.items():
+                if key not in rules:
+                    close = difflib.get_close_matches(str(key), list(rules), n=1, cutoff=0.6)
+                    hint = f"; did you mean {close[0]!r}?" if close else ""
+                    raise ConfigError(
+                        f"{where}.{key}",
+                        key,
+                        ", ".join(rules),
+                        message=f"{where}.{key}: unknown key{hint} (valid keys: "
+                        + ", ".join(rules)
+                        + ")",
+                    )
+                rules[key].check(f"{where}.{key}", item)
 
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"

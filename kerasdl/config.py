@@ -51,7 +51,9 @@ from kerasdl._fields import (
     PathText,
     Pattern,
     Real,
+    Regex,
     Rule,
+    Tables,
     setting,
 )
 
@@ -289,6 +291,26 @@ def _takers(param: str) -> str:
 _UNIT = Real(0.0, 1.0, high_open=True)
 _POSITIVE = Real(0.0, low_open=True)
 _NON_NEGATIVE = Real(0.0)
+#: What one `[[optimizer.groups]]` table may hold: a selector, then the hyperparameters it
+#: sets (each optimizer only its own, `OPTIMIZER_PARAMS`; `_check_optimizer`).
+_GROUP_SELECTORS = (("pattern", Regex()), ("max_rank", Int(0, 64)))
+_GROUP_KEYS = (
+    ("learning_rate", _NON_NEGATIVE),
+    ("weight_decay", _NON_NEGATIVE),
+    ("momentum", _UNIT),
+    ("beta_1", _UNIT),
+    ("beta_2", _UNIT),
+    ("epsilon", _POSITIVE),
+    ("rho", _UNIT),
+    ("dampening", _UNIT),
+    ("nesterov", Bool()),
+    ("amsgrad", Bool()),
+    ("centered", Bool()),
+    ("lr_decay", _NON_NEGATIVE),
+    ("momentum_decay", _NON_NEGATIVE),
+    ("decoupled_weight_decay", Bool()),
+    ("maximize", Bool()),
+)
 
 
 @dataclass
@@ -584,6 +606,16 @@ class OptimizerConfig:
     )
     clipnorm: float | None = setting(
         None, help="clip each gradient to this norm", rule=_POSITIVE, doc="none: no clipping"
+    )
+    groups: list[dict] = setting(
+        help="parameter groups: [[optimizer.groups]] tables, each a `pattern` or `max_rank` "
+        "and the hyperparameters it sets",
+        rule=Tables(_GROUP_SELECTORS, _GROUP_KEYS),
+        doc="PyTorch's param_groups ([optimizers.md](optimizers.md#parameter-groups)): "
+        "`pattern` is a regex searched in each variable's path (`dense_1/kernel`: a layer "
+        "name), `max_rank = 1` takes biases and norms; a variable goes to the first group "
+        "that selects it, the rest keep [optimizer]'s values; `--set` cannot give tables",
+        factory=list,
     )
 
 
@@ -1041,6 +1073,8 @@ def _toml_value(value) -> str:
         return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table ([[optimizer.groups]] written back)
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot write {value!r} as TOML")  # pragma: no cover - fields are typed
 
 
@@ -1132,7 +1166,8 @@ def _describe(hint) -> str:
     if hint is str:
         return "a string"
     if origin is list:
-        return "a list of " + {int: "integers", float: "numbers", bool: "booleans"}[args[0]]
+        kinds = {int: "integers", float: "numbers", bool: "booleans", dict: "tables"}
+        return "a list of " + kinds[args[0]]
     if args and type(None) in args:
         (inner,) = [a for a in args if a is not type(None)]
         return f"{_describe(inner)} or none"
@@ -1175,6 +1210,10 @@ def _as(hint, value, parse):
         raise _Bad
     if typing.get_origin(hint) is list:
         return _as_list(args[0], value, parse)
+    if hint is dict:  # a table of [[optimizer.groups]]; its keys are checked by its rule
+        if isinstance(value, typing.Mapping):
+            return dict(value)
+        raise _Bad
     if hint not in _SCALARS:  # pragma: no cover - every field's type is handled
         raise AssertionError(f"unsupported field type {hint!r}")
     return _SCALARS[hint](value, parse)
@@ -1476,6 +1515,33 @@ def _check_optimizer(o: OptimizerConfig):
             (o.momentum or 0) > 0 and not o.dampening,
             "false unless optimizer.momentum > 0 and optimizer.dampening is 0 or none",
         )
+    _check_groups(o)
+
+
+def _check_groups(o: OptimizerConfig):
+    """Each [[optimizer.groups]] table sets only what its optimizer takes per group."""
+    allowed = ("learning_rate", "weight_decay", *OPTIMIZER_PARAMS[o.name])
+    for i, group in enumerate(o.groups):
+        for key, value in group.items():
+            if key in dict(_GROUP_SELECTORS):
+                continue
+            _check(
+                f"optimizer.groups[{i}].{key}",
+                value,
+                key in allowed,
+                f"unset for {o.name!r}; a group may set " + ", ".join(allowed),
+            )
+        if group.get("nesterov", o.nesterov):
+            momentum, dampening = (
+                group.get("momentum", o.momentum),
+                group.get("dampening", o.dampening),
+            )
+            _check(
+                f"optimizer.groups[{i}].nesterov",
+                True,
+                (momentum or 0) > 0 and not dampening,
+                "false unless the group's momentum > 0 and its dampening is 0 or none",
+            )
 
 
 def _check_schedule(s: ScheduleConfig, c: TrainConfig):
@@ -1565,6 +1631,8 @@ def optimizer_spec(config: TrainConfig) -> tuple[str, dict]:
             kwargs[name] = getattr(o, name)
     if o.clipnorm is not None:
         kwargs["clipnorm"] = o.clipnorm
+    if o.groups:
+        kwargs["groups"] = [dict(group) for group in o.groups]
     return OPTIMIZERS[o.name], kwargs
 
 

@@ -242,6 +242,8 @@ class EventLog(keras.callbacks.Callback):
         if optimizer is None:
             return None
         try:
+            if getattr(optimizer, "_groups", None):  # parameter groups: the default group's
+                return to_float(optimizer.group_learning_rate(None))
             return to_float(optimizer.learning_rate)
         except (TypeError, ValueError, AttributeError):
             return None
@@ -302,10 +304,11 @@ class EventLog(keras.callbacks.Callback):
 
     def _plateau_reductions(self, epoch, logs):
         if self.plateau is not None:
+            own = self.plateau.own_group  # with parameter groups: the logged learning rate's
             return [
                 {"old": float(change.old), "new": float(change.new), "reason": "plateau"}
                 for change in self.plateau.lr_changes
-                if change.epoch == epoch
+                if change.epoch == epoch and getattr(change, "group", None) == own
             ]
         if _as_float(logs.get("reduce_lr_changed")) == 1.0:
             old, new = _as_float(logs.get("reduce_lr_old")), _as_float(logs.get("reduce_lr_new"))

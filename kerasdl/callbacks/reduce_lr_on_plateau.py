@@ -120,7 +120,8 @@ class ReduceLROnPlateauStatus:
         wait: Bad epochs counted (PyTorch's ``num_bad_epochs``).
         patience: A reduction follows more than ``patience`` bad epochs.
         cooldown_counter: Epochs of cooldown left.
-        learning_rate: The effective learning rate now (``None`` without an optimizer).
+        learning_rate: The effective learning rate now (``None`` without an optimizer); with
+            parameter groups, the default group's (the first group's if it has no variable).
         scale: The factor on a schedule (``None`` when the learning rate is a float).
         reduced: Whether the last step reduced the learning rate.
         num_reductions: Reductions made by this callback since it was created or restored.
@@ -359,9 +360,21 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         if model is not None and getattr(model, "train_function", None) is not None:
             model.make_train_function(force=True)
 
+    @property
+    def own_group(self):
+        """The index (in ``min_lr``'s order) of the learning rate logged as ``learning_rate``:
+        the optimizer's own (with parameter groups, its default group's; the first group's when
+        every variable is in a group). ``None`` when there is one learning rate."""
+        slots = self._slots()
+        if len(slots) == 1:
+            return None
+        own = [i for i, slot in enumerate(slots) if slot[1] in (None, _WHOLE)]
+        return (own or [0])[0]
+
     def _effective_lr(self, optimizer=None):
-        """The first learning rate (PyTorch's ``param_groups[0]["lr"]``)."""
-        return self._slot_lr(self._slots()[0])
+        """The learning rate logged and shown (see `own_group`)."""
+        slots = self._slots()
+        return self._slot_lr(slots[self.own_group or 0])
 
     # ------------------------------------------------------------------ the rule
 
@@ -454,7 +467,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         learning_rates = None
         if optimizer is not None:
             slots = self._slots()
-            lr = self._slot_lr(slots[0])
+            lr = self._effective_lr()
             if len(slots) > 1:
                 learning_rates = tuple(self._slot_lr(slot) for slot in slots)
             first, group = slots[0]

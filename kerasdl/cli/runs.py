@@ -239,6 +239,24 @@ def _network_text(model: dict, mlp_text: str) -> str:
     return text + mlp_text[mlp_text.index(";") :] if ";" in mlp_text else text
 
 
+def _groups_text(groups) -> str:
+    """``"; groups: pattern 'logits/' lr 0.01 | rank <= 1 weight_decay 0.0"`` (or "")."""
+    if not isinstance(groups, list) or not groups:
+        return ""
+    parts = []
+    for group in groups[:10]:
+        if not isinstance(group, dict):
+            continue
+        if "pattern" in group:
+            words = [f"pattern {str(group['pattern'])[:60]!r}"]
+        else:
+            words = [f"rank <= {group.get('max_rank')}"]
+        words += [f"{k} {v!r}" for k, v in group.items() if k not in ("pattern", "max_rank")]
+        parts.append(" ".join(words))
+    more = f" (+{len(groups) - 10} more)" if len(groups) > 10 else ""
+    return "; groups: " + " | ".join(parts) + more
+
+
 def config_summary(config: dict | None) -> list[tuple[str, str]]:
     """``[("data", "mnist-mini, limit 512, validation 0.1"), ("model", ...), ...]``."""
     if not config:
@@ -274,6 +292,7 @@ def config_summary(config: dict | None) -> list[tuple[str, str]]:
     for key in ("weight_decay", "momentum", "beta_1", "beta_2", "epsilon", "rho", "clipnorm"):
         if optimizer.get(key) is not None:
             opt_text += f", {key} {optimizer[key]}"
+    opt_text += _groups_text(optimizer.get("groups"))
     name = schedule.get("name", "none")
     sched_text = str(name)
     if name == "step":

@@ -180,7 +180,12 @@ def from_config(config):
 def rebased(schedule, learning_rate):
     """`schedule` restarted from `learning_rate`, as PyTorch's schedulers scale each group from
     its own ``initial_lr``: ``schedule.rebased(lr)`` where the schedule has it, else a Python
-    factor ``lr / schedule.initial_learning_rate`` on the schedule's value."""
+    factor ``lr / schedule.initial_learning_rate`` on the schedule's value.
+
+    A `kerasdl.callbacks.PlateauScaledSchedule` is rebased through: with groups,
+    `ReduceLROnPlateau` scales each group by its own factor, never the wrapper's."""
+    if type(schedule).__name__ == "PlateauScaledSchedule":
+        schedule = schedule.schedule
     method = getattr(schedule, "rebased", None)
     if callable(method):
         return method(learning_rate), None
