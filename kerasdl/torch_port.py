@@ -268,6 +268,11 @@ def _group_kwargs(name, group, skip):
     for key, value in group.items():
         if key in _IGNORED or key in skip or key == "lr":
             continue
+        if key in _SCHEDULER_KEYS:
+            raise ValueError(
+                f"The torch param group has `{key}`, which a torch scheduler (CyclicLR, "
+                "OneCycleLR) sets: pass that scheduler as `scheduler`."
+            )
         if key not in keys:
             raise ValueError(
                 f"torch.optim.{name}'s option `{key}` (= {value!r}) has no kerasdl equivalent; "
@@ -504,12 +509,18 @@ def from_torch(
     `nesterov`, `amsgrad`, `centered`, `lr_decay`, `momentum_decay`,
     `decoupled_weight_decay`, `maximize`); `foreach`, `fused`, `capturable` and
     `differentiable` change nothing kerasdl computes and are ignored; any other option raises
-    `ValueError` naming it. `Adam(decoupled_weight_decay=True)` becomes `AdamW`. Several
-    param groups convert only when they agree in every hyperparameter (kerasdl optimizers
-    have no parameter groups yet: `NotImplementedError` otherwise).
+    `ValueError` naming it. `Adam(decoupled_weight_decay=True)` becomes `AdamW`. torch's
+    group 0 gives the optimizer's own arguments; each further group that differs becomes a
+    kerasdl parameter group (`groups=`) of its variables, with what it sets differently
+    (groups that agree in everything are one).
 
-    A scheduler (`StepLR`, `ExponentialLR`, `CosineAnnealingLR`) becomes the kerasdl schedule
-    with the same arguments. torch steps it once per `scheduler.step()` call;
+    A scheduler (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`,
+    `CosineAnnealingWarmRestarts`, `ConstantLR`, `LinearLR`, `PolynomialLR`, `LambdaLR`, and
+    `SequentialLR` and `ChainedScheduler` of them) becomes the kerasdl schedule with the same
+    arguments, one per group (from the group's `initial_lr`); `CyclicLR`, `OneCycleLR`,
+    `MultiplicativeLR` and `ReduceLROnPlateau` raise `NotImplementedError` saying what to use.
+    Without a scheduler the groups' current `lr` are constants. torch steps a scheduler once
+    per `scheduler.step()` call;
     `steps_per_epoch` is the number of optimizer steps between those calls. Its position
     (`last_epoch`) carries over: the returned optimizer's `iterations` and the schedule
     (wrapped in `Shifted` when they differ) give the next step the rate torch would.
@@ -605,11 +616,12 @@ def _split(optimizer, keras_variables):
     return result
 
 
+_SCHEDULER_KEYS = frozenset({"max_lr", "min_lr", "max_momentum", "base_momentum"})
+
+
 def _scheduler_keys(scheduler):
     """Group keys a scheduler adds (OneCycleLR's `max_lr`, ...): not optimizer options."""
-    if scheduler is None:
-        return frozenset()
-    return frozenset({"max_lr", "min_lr", "max_momentum", "base_momentum"})
+    return frozenset() if scheduler is None else _SCHEDULER_KEYS
 
 
 def _has_state(optimizer, params):

@@ -136,6 +136,9 @@ def test_an_option_kerasdl_cannot_reproduce_is_named():
 def test_an_object_that_is_not_a_mapped_torch_optimizer_is_refused():
     with pytest.raises(ValueError, match=r"torch.optim optimizer kerasdl maps .*Received"):
         from_torch(kerasdl.optimizers.SGD())
+    one_cycle = _fake_optimizer("SGD", [_Tensor([1.0])], lr=0.1, max_lr=1.0, base_momentum=0.8)
+    with pytest.raises(ValueError, match="`max_lr`, which a torch scheduler"):
+        from_torch(one_cycle)
     with pytest.raises(ValueError, match="LBFGS"):
         from_torch(_fake_optimizer("LBFGS", [_Tensor([1.0])], lr=1.0))
 
@@ -536,6 +539,12 @@ def test_a_rate_the_scheduler_did_not_set_is_refused(torch):
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     with pytest.raises(NotImplementedError, match=r"kerasdl\.callbacks\.ReduceLROnPlateau"):
         from_torch(optimizer, plateau)
+    cycled = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(cycled, max_lr=1.0, total_steps=10)
+    with pytest.raises(
+        NotImplementedError, match=r"OneCycleLR: build kerasdl\.schedules\.OneCycleLR"
+    ):
+        from_torch(cycled, one_cycle)
 
 
 def test_a_model_from_named_parameters_maps_by_name(torch):
