@@ -44,6 +44,17 @@ def resource_handle(variable):
     return None
 
 
+def in_xla_context():
+    """Whether the current graph is compiled by XLA (``tf.function(jit_compile=True)``, which
+    ``model.compile(jit_compile=True)`` makes): there TensorFlow has no kernel for
+    ``ResourceApplyAdamWithAmsgrad``."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TensorFlow moved it: assume XLA, fall back
+        return True
+    return bool(control_flow_util.GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()))
+
+
 def apply_adam(handles, gradient, *, lr, beta_1, beta_2, beta_1_power, beta_2_power, epsilon_hat):
     """One fused Adam step on ``handles = (variable, m, v)``, or an AMSGrad step on
     ``(variable, m, v, v_max)`` (resource handles).

@@ -196,13 +196,16 @@ class Adam(KerasdlOptimizer):
             from kerasdl.optimizers import _tensorflow
 
             handles = tuple(_tensorflow.resource_handle(x) for x in (variable, *slots))
-            if None not in handles:
+            amsgrad_in_xla = len(slots) == 3 and _tensorflow.in_xla_context()
+            if None not in handles and not amsgrad_in_xla:
                 return handles
         if self.fused:
             raise ValueError(
                 "`fused=True` needs TensorFlow variables of a float dtype, updated in place; "
                 f"got {keras.backend.backend()} {keras.backend.standardize_dtype(variable.dtype)} "
-                f"variable {variable.name!r}, or inside a keras.StatelessScope. "
+                f"variable {variable.name!r}, or inside a keras.StatelessScope, or an AMSGrad "
+                "update compiled by XLA (jit_compile: TensorFlow has no XLA kernel for "
+                "ResourceApplyAdamWithAmsgrad). "
                 "Use fused=None to fall back to the keras.ops update."
             )
         return None

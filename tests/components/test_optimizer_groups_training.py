@@ -32,7 +32,7 @@ OWN = {  # one hyperparameter of the optimizer's own, set in the bias group
     "Nesterov": {"momentum": 0.5},
     "Adagrad": {"lr_decay": 0.1},
     "RMSprop": {"centered": True},
-    "Adam": {"beta_1": 0.7, "epsilon": 1e-6},  # amsgrad: no XLA kernel on TF (fused)
+    "Adam": {"beta_1": 0.7, "amsgrad": True},  # under XLA: the keras.ops AMSGrad update
     "AdamW": {"beta_2": 0.9},
     "Adadelta": {"rho": 0.5},
     "Adamax": {"beta_1": 0.5},
