@@ -164,7 +164,8 @@ class CosineAnnealingLR(_base.Schedule):
     Args:
         initial_learning_rate: float `>= 0`, the rate at epoch 0 (PyTorch's base lr).
         T_max: int `>= 1`, the epochs of a half period (PyTorch's `T_max`).
-        eta_min: float in `[0, initial_learning_rate]`, the rate at `T_max`. Defaults to `0.0`.
+        eta_min: float `>= 0`, the rate at `T_max` (above `initial_learning_rate`, the cosine
+            rises, as PyTorch's). Defaults to `0.0`.
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"CosineAnnealingLR"`.
         dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
@@ -196,9 +197,9 @@ class CosineAnnealingLR(_base.Schedule):
             "initial_learning_rate", initial_learning_rate
         )
         self.T_max = _checks.positive_int("T_max", T_max)
-        self.eta_min = _checks.in_range(
-            "eta_min", eta_min, 0.0, self.initial_learning_rate, high_closed=True
-        )
+        # PyTorch allows eta_min above the base lr (the cosine then rises): a parameter group
+        # with a smaller lr than another's eta_min gets that (`rebased`).
+        self.eta_min = _checks.non_negative("eta_min", eta_min)
         self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
         self.dtype = _base.check_dtype(dtype)

@@ -510,6 +510,9 @@ def _rebased_chapter():
           0.7),
         t("rebased/cosine-eta_min", "CosineAnnealingLR", dict(
             initial_learning_rate=0.1, T_max=5, eta_min=0.01), 16, 0.05),
+        # A group below eta_min: PyTorch's cosine rises from it to eta_min.
+        t("rebased/cosine-group-below-eta_min", "CosineAnnealingLR", dict(
+            initial_learning_rate=0.1, T_max=4, eta_min=0.05, steps_per_epoch=2), 20, 0.02),
     ]  # fmt: skip
     # NoamWarmup and LinearWarmup: their PyTorch form is a LambdaLR, which scales each group.
     optimizer = _two_groups(2.0, 0.5)
