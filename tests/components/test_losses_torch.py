@@ -464,3 +464,28 @@ def test_model_trains_saves_and_loads(name, kwargs, units, activation, jit_compi
     assert type(loaded.loss) is type(loss)
     assert loaded.loss.get_config() == loss.get_config()
     np.testing.assert_allclose(loaded.evaluate(x, y, batch_size=32, verbose=0), after, rtol=1e-6)
+
+
+def test_a_keras_mask_drops_entries_from_the_sum_and_from_torch_s_mean():
+    """As Keras's own reductions treat a mask (``sum_over_batch_size``: over the valid entries)."""
+    from keras.src.backend import set_keras_mask
+
+    rng = np.random.default_rng(5)
+    mask = np.array([[True, True, False], [True, False, False]])
+    labels, logits = rng.integers(0, C, (2, 3)), rng.normal(size=(2, 3, C))
+    t, p = rng.normal(size=(2, 3, D)), rng.normal(size=(2, 3, D))
+    per_sample = np.asarray(losses.sparse_categorical_crossentropy(labels, logits, True))
+    squared = (t - p) ** 2
+    cases = [
+        (losses.SparseCategoricalCrossentropy(from_logits=True, reduction="mean", dtype="float64"),
+         labels, logits, per_sample[mask].mean()),
+        (losses.SparseCategoricalCrossentropy(from_logits=True, reduction="sum", dtype="float64"),
+         labels, logits, per_sample[mask].sum()),
+        (losses.MeanSquaredError(reduction="mean", dtype="float64"), t, p, squared[mask].mean()),
+        (losses.MeanSquaredError(reduction="sum", dtype="float64"), t, p, squared[mask].sum()),
+        (losses.MeanSquaredError(dtype="float64"), t, p, squared[mask].mean()),  # Keras's
+    ]  # fmt: skip
+    for loss, y_true, y_pred, want in cases:
+        y_pred = keras.ops.convert_to_tensor(y_pred)
+        set_keras_mask(y_pred, keras.ops.convert_to_tensor(mask))
+        np.testing.assert_allclose(float(loss(y_true, y_pred)), want, rtol=1e-12)
