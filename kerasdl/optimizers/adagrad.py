@@ -38,12 +38,15 @@ class Adagrad(KerasdlOptimizer):
             or a callable. Defaults to `0.01`.
         epsilon: float `> 0`, added to `sqrt(G)`. Defaults to `1e-10`.
         lr_decay: float `>= 0`, PyTorch's `lr_decay`. Defaults to `0.0`.
-        initial_accumulator_value: float `>= 0`, the starting `G`. Defaults to `0.0`.
+        initial_accumulator_value: float `>= 0`, the starting `G`; not a group hyperparameter
+            (PyTorch's Adagrad reads only the constructor's). Defaults to `0.0`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
         **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
-            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `maximize`; defaults to `False`), `groups` (parameter groups, PyTorch's
+            `param_groups`: a list of dicts; see docs/optimizers.md) and Keras's base optimizer
+            arguments (`clipnorm`,
             `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).

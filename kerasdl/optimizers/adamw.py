@@ -25,7 +25,8 @@ class AdamW(Adam):
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable. Defaults to `0.001`.
-        beta_1: float in `[0, 1)`, the decay of `m`. Defaults to `0.9`.
+        beta_1: float in `[0, 1)`, the decay of `m`, or a `LearningRateSchedule` of the step
+            (momentum cycling: `OneCycleLR(...).momentum_schedule()`). Defaults to `0.9`.
         beta_2: float in `[0, 1)`, the decay of `v`. Defaults to `0.999`.
         epsilon: float `> 0`, added to `sqrt(v_hat)`. Defaults to `1e-8`.
         weight_decay: float `>= 0`, the decoupled decay `lambda` (`None` is refused, as in
@@ -40,7 +41,9 @@ class AdamW(Adam):
             dtype, not inside a `keras.StatelessScope`); `True` raises where it cannot.
             Defaults to `None`.
         **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
-            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `maximize`; defaults to `False`), `groups` (parameter groups, PyTorch's
+            `param_groups`: a list of dicts; see docs/optimizers.md) and Keras's base optimizer
+            arguments (`clipnorm`,
             `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).

@@ -40,12 +40,15 @@ class Nesterov(KerasdlOptimizer):
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable. Defaults to `0.01`.
-        momentum: float in `[0, 1)`, the chapter's `beta`. Defaults to `0.9`.
+        momentum: float in `[0, 1)`, the chapter's `beta`, or a `LearningRateSchedule` of the
+            step. Defaults to `0.9`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
         **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
-            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `maximize`; defaults to `False`), `groups` (parameter groups, PyTorch's
+            `param_groups`: a list of dicts; see docs/optimizers.md) and Keras's base optimizer
+            arguments (`clipnorm`,
             `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).

@@ -53,14 +53,17 @@ class RMSprop(KerasdlOptimizer):
             or a callable. Defaults to `0.01`.
         rho: float in `[0, 1)`, the decay of `G` (PyTorch's `alpha`). Defaults to `0.99`.
         epsilon: float `> 0`, added to the root. Defaults to `1e-8`.
-        momentum: float `>= 0`, PyTorch's `momentum`. Defaults to `0.0`.
+        momentum: float `>= 0`, PyTorch's `momentum`, or a `LearningRateSchedule` of the step
+            (momentum cycling: `OneCycleLR(...).momentum_schedule()`). Defaults to `0.0`.
         centered: bool; divide by the root of the centered second moment.
             Defaults to `False`.
         weight_decay: float `>= 0`, L2 added to the gradient. Defaults to `0.0`.
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
         **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
-            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `maximize`; defaults to `False`), `groups` (parameter groups, PyTorch's
+            `param_groups`: a list of dicts; see docs/optimizers.md) and Keras's base optimizer
+            arguments (`clipnorm`,
             `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).

@@ -42,7 +42,9 @@ class SGD(KerasdlOptimizer):
     Args:
         learning_rate: float `>= 0`, a `keras.optimizers.schedules.LearningRateSchedule`
             or a callable. Defaults to `0.01` (the chapter's; PyTorch 2.13's is `0.001`).
-        momentum: float `>= 0`, PyTorch's `momentum`. Defaults to `0.0` (plain descent).
+        momentum: float `>= 0`, PyTorch's `momentum`, or a `LearningRateSchedule` of the step
+            (momentum cycling: `OneCycleLR(...).momentum_schedule()`). Defaults to `0.0`
+            (plain descent).
         dampening: float, PyTorch's `dampening` (the buffer takes `(1 - dampening) * g`
             after the first step). Defaults to `0.0`.
         nesterov: bool, PyTorch's Nesterov form; needs `momentum > 0` and `dampening == 0`.
@@ -52,7 +54,9 @@ class SGD(KerasdlOptimizer):
         exclude_bias_and_norm: bool; if `True` variables of rank <= 1 do not decay.
             Defaults to `False`.
         **kwargs: `maximize` (bool; if `True` ascend: the gradient is negated, PyTorch's
-            `maximize`; defaults to `False`) and Keras's base optimizer arguments (`clipnorm`,
+            `maximize`; defaults to `False`), `groups` (parameter groups, PyTorch's
+            `param_groups`: a list of dicts; see docs/optimizers.md) and Keras's base optimizer
+            arguments (`clipnorm`,
             `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
