@@ -115,6 +115,54 @@ def _lambda(scheduler, index):
     return scheduler.lr_lambdas[index]
 
 
+def _one_cycle(scheduler, index):
+    """kerasdl `OneCycleLR` arguments of torch's, from the group's `max_lr`, `initial_lr`,
+    `min_lr` and momenta, and the phases torch computed."""
+    group = scheduler.optimizer.param_groups[index]
+    phases = scheduler._schedule_phases
+    kwargs = {
+        "max_lr": float(group["max_lr"]),
+        "total_steps": scheduler.total_steps,
+        "pct_start": (float(phases[0]["end_step"]) + 1) / scheduler.total_steps,
+        "anneal_strategy": scheduler._anneal_func_type,
+        "div_factor": float(group["max_lr"]) / float(group["initial_lr"]),
+        "final_div_factor": float(group["initial_lr"]) / float(group["min_lr"]),
+        "three_phase": len(phases) == 3,
+        "cycle_momentum": bool(scheduler.cycle_momentum),
+    }
+    if scheduler.cycle_momentum:
+        kwargs.update(
+            base_momentum=float(group["base_momentum"]), max_momentum=float(group["max_momentum"])
+        )
+    return kwargs
+
+
+def _cyclic(scheduler, index):
+    """kerasdl `CyclicLR` arguments of torch's (its step sizes from `total_size`, `step_ratio`)."""
+    total = round(scheduler.total_size)
+    up = round(scheduler.total_size * scheduler.step_ratio)
+    kwargs = {
+        "base_lr": float(scheduler.base_lrs[index]),
+        "max_lr": float(scheduler.max_lrs[index]),
+        "step_size_up": up,
+        "step_size_down": total - up,
+        "mode": scheduler.mode,
+        "gamma": float(scheduler.gamma),
+        "cycle_momentum": bool(scheduler.cycle_momentum),
+    }
+    if scheduler._scale_fn_custom is not None:
+        kwargs.update(scale_fn=scheduler._scale_fn_custom, scale_mode=scheduler.scale_mode)
+    if scheduler.cycle_momentum:
+        kwargs.update(
+            base_momentum=float(scheduler.base_momentums[index]),
+            max_momentum=float(scheduler.max_momentums[index]),
+        )
+    return kwargs
+
+
+# Schedulers torch steps every batch, with their own arguments: name -> read(scheduler, group).
+_PER_STEP = {"OneCycleLR": _one_cycle, "CyclicLR": _cyclic}
+
 # torch scheduler class name -> (kerasdl schedule class name, {kwarg: read(scheduler, group)}).
 _SCHEDULERS = {
     "StepLR": ("StepLR", {"step_size": _attribute("step_size"), "gamma": _attribute("gamma")}),
@@ -147,6 +195,8 @@ _SCHEDULERS = {
     "LambdaLR": ("LambdaLR", {"lr_lambda": _lambda}),
     "SequentialLR": ("SequentialLR", {}),
     "ChainedScheduler": ("ChainedScheduler", {}),
+    "OneCycleLR": ("OneCycleLR", {}),
+    "CyclicLR": ("CyclicLR", {}),
 }
 
 
@@ -304,7 +354,7 @@ def _groups(cls, converted, group_variables, group_schedules):
     base_kwargs, base_lr = converted[0]
     groups = []
     for index, (kwargs, lr) in enumerate(converted[1:], start=1):
-        group = {k: v for k, v in kwargs.items() if base_kwargs.get(k) != v}
+        group = {k: v for k, v in kwargs.items() if _differs(base_kwargs.get(k), v)}
         unknown = sorted(set(group) - set(cls.GROUP_CHECKS))
         if unknown:
             raise NotImplementedError(
@@ -369,6 +419,12 @@ def _mapped(params, names, mapping, torch_model):
     return result
 
 
+def _differs(value, other):
+    if _is_schedule(value) and _is_schedule(other):
+        return not _same(value, other)
+    return value != other
+
+
 def _same(schedule, other):
     try:
         return schedule.get_config() == other.get_config()
@@ -380,10 +436,6 @@ def _same(schedule, other):
 _NOT_MAPPED = {
     "ReduceLROnPlateau": "it is a callback in Keras: use kerasdl.callbacks.ReduceLROnPlateau "
     "with the optimizer from_torch returns",
-    "CyclicLR": "build kerasdl.schedules.CyclicLR by hand (its momentum cycling is the "
-    "optimizer's momentum as a kerasdl.schedules.CycledMomentum)",
-    "OneCycleLR": "build kerasdl.schedules.OneCycleLR by hand (its momentum cycling is the "
-    "optimizer's momentum or beta_1 as a kerasdl.schedules.CycledMomentum)",
     "MultiplicativeLR": "build kerasdl.schedules.MultiplicativeLR by hand (it needs max_epochs)",
 }
 
@@ -431,6 +483,13 @@ def _build(scheduler, index, steps_per_epoch):
     name = _torch_class(scheduler, "scheduler", _SCHEDULERS)
     target, keys = _SCHEDULERS[name]
     cls = getattr(kerasdl.schedules, target)
+    if name in _PER_STEP:
+        if steps_per_epoch != 1:
+            raise ValueError(
+                f"torch's {name} is stepped after every optimizer step: `steps_per_epoch` must "
+                f"be 1. Received: steps_per_epoch={steps_per_epoch}"
+            )
+        return cls(**_PER_STEP[name](scheduler, index))
     if name in ("SequentialLR", "ChainedScheduler"):
         members = [_build(s, index, steps_per_epoch) for s in scheduler._schedulers]
         if name == "ChainedScheduler":
@@ -517,8 +576,10 @@ def from_torch(
     A scheduler (`StepLR`, `MultiStepLR`, `ExponentialLR`, `CosineAnnealingLR`,
     `CosineAnnealingWarmRestarts`, `ConstantLR`, `LinearLR`, `PolynomialLR`, `LambdaLR`, and
     `SequentialLR` and `ChainedScheduler` of them) becomes the kerasdl schedule with the same
-    arguments, one per group (from the group's `initial_lr`); `CyclicLR`, `OneCycleLR`,
-    `MultiplicativeLR` and `ReduceLROnPlateau` raise `NotImplementedError` saying what to use.
+    arguments, one per group (from the group's `initial_lr`); `CyclicLR` and `OneCycleLR`
+    (stepped every batch: `steps_per_epoch=1`) too, their momentum cycling as the optimizer's
+    `momentum` or `beta_1` schedule. `MultiplicativeLR` and `ReduceLROnPlateau` raise
+    `NotImplementedError` saying what to use.
     Without a scheduler the groups' current `lr` are constants. torch steps a scheduler once
     per `scheduler.step()` call;
     `steps_per_epoch` is the number of optimizer steps between those calls. Its position
@@ -591,7 +652,11 @@ def from_torch(
     recorded = _step_count(optimizer, params, uses_step=name != "SGD") if state else None
     n = _iterations(iterations, recorded, position, state and _has_state(optimizer, params))
     if schedules is not None:
-        schedules = [_placed(s, position, n, steps_per_epoch) for s in schedules]
+        _cycle_momentum(scheduler, converted, schedules, target)
+        place = lambda schedule: _placed(schedule, position, n, steps_per_epoch)  # noqa: E731
+        schedules = [place(schedule) for schedule in schedules]
+        for kwargs, _ in converted:
+            kwargs.update({k: place(v) for k, v in kwargs.items() if _is_schedule(v)})
     import kerasdl.optimizers
 
     cls = getattr(kerasdl.optimizers, target)
@@ -605,6 +670,20 @@ def from_torch(
         _move(optimizer, params, keras_variables, result, name, state, weights)
     result.iterations.assign(n)
     return FromTorch(result, None if schedules is None else schedules[0])
+
+
+def _is_schedule(value):
+    return isinstance(value, keras.optimizers.schedules.LearningRateSchedule)
+
+
+def _cycle_momentum(scheduler, converted, schedules, target):
+    """A cycling scheduler's momentum (SGD, RMSprop) or `beta_1` (the Adam family) as each
+    group's schedule."""
+    if type(scheduler).__name__ not in _PER_STEP or not scheduler.cycle_momentum:
+        return
+    key = "beta_1" if scheduler.use_beta1 else "momentum"
+    for (kwargs, _), schedule in zip(converted, schedules, strict=True):
+        kwargs[key] = schedule.momentum_schedule()
 
 
 def _split(optimizer, keras_variables):

@@ -342,7 +342,9 @@ def _torch_steps(torch, model, optimizer, scheduler, batches, steps_per_epoch, f
             scheduler.step()
 
 
-def _continue_both(torch, make, make_scheduler=None, steps_per_epoch=1, **kwargs):
+def _continue_both(
+    torch, make, make_scheduler=None, steps_per_epoch=1, rtol=1e-9, atol=1e-12, **kwargs
+):
     torch_model, keras_model = _models(torch)
     optimizer = make(torch_model.parameters())
     scheduler = None if make_scheduler is None else make_scheduler(optimizer)
@@ -369,7 +371,7 @@ def _continue_both(torch, make, make_scheduler=None, steps_per_epoch=1, **kwargs
         # float64 on both sides; the two sides sum convolutions and matrix products in
         # different orders (~1e-16 relative each), which 20 steps of normalised updates
         # (Adam's m / sqrt(v)) amplify by orders of magnitude but not past 1e-9.
-        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=rtol, atol=atol)
     return converted
 
 
@@ -453,6 +455,48 @@ def test_parameter_groups_and_step_lr_continue_on_torchs_trajectory(torch, case)
     groups = converted.optimizer.groups
     assert len(groups) == 1 and groups[0]["weight_decay"] == 0
     assert len(groups[0]["paths"]) == 4  # the two Linear layers' weights and biases
+
+
+@pytest.mark.parametrize("case", ["one_cycle_sgd", "one_cycle_adam_three_phase", "cyclic_adamw"])
+def test_cycling_schedulers_and_their_momentum_continue_on_torchs_trajectory(torch, case):
+    s = torch.optim.lr_scheduler
+    optimizer, scheduler = {
+        "one_cycle_sgd": (
+            lambda g: torch.optim.SGD(g, lr=2**-4, momentum=0.9, nesterov=True),
+            lambda o: s.OneCycleLR(o, max_lr=[0.1, 0.05], total_steps=45),
+        ),
+        "one_cycle_adam_three_phase": (
+            lambda g: torch.optim.Adam(g, lr=2**-6),
+            lambda o: s.OneCycleLR(
+                o, max_lr=0.02, total_steps=45, three_phase=True, anneal_strategy="linear"
+            ),
+        ),
+        "cyclic_adamw": (
+            lambda g: torch.optim.AdamW(g, lr=2**-6, weight_decay=0.1),
+            lambda o: s.CyclicLR(
+                o,
+                [0.001, 0.002],
+                0.02,
+                step_size_up=7,
+                step_size_down=5,
+                mode="exp_range",
+                gamma=0.95,
+            ),
+        ),
+    }[case]
+    # The rates are not powers of two here: Keras's learning rate is float32, 6e-8 relative off
+    # each step; over 20 steps that moves the parameters (which move by about 0.1 in all) by
+    # up to about 6e-9, so 2e-8 absolute, 1e-6 relative.
+    converted = _continue_both(
+        torch,
+        _two_groups(optimizer),
+        scheduler,
+        rtol=1e-6,
+        atol=2e-8,
+        iterations=STEPS if "sgd" in case else None,
+    )
+    momentum = "momentum" if "sgd" in case else "beta_1"
+    assert isinstance(getattr(converted.optimizer, momentum), kerasdl.schedules.CycledMomentum)
 
 
 def test_sgd_keeps_no_step_count_iterations_places_the_move(torch):
@@ -539,12 +583,9 @@ def test_a_rate_the_scheduler_did_not_set_is_refused(torch):
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
     with pytest.raises(NotImplementedError, match=r"kerasdl\.callbacks\.ReduceLROnPlateau"):
         from_torch(optimizer, plateau)
-    cycled = torch.optim.SGD([param], lr=0.1, momentum=0.9)
-    one_cycle = torch.optim.lr_scheduler.OneCycleLR(cycled, max_lr=1.0, total_steps=10)
-    with pytest.raises(
-        NotImplementedError, match=r"OneCycleLR: build kerasdl\.schedules\.OneCycleLR"
-    ):
-        from_torch(cycled, one_cycle)
+    multiplied = torch.optim.lr_scheduler.MultiplicativeLR(optimizer, lambda epoch: 0.9)
+    with pytest.raises(NotImplementedError, match=r"MultiplicativeLR: build kerasdl\.schedules"):
+        from_torch(optimizer, multiplied)
 
 
 def test_a_model_from_named_parameters_maps_by_name(torch):
