@@ -142,20 +142,39 @@ class KerasFitLoop(TrainingLoop):
     name = "fit"
 
     def __init__(self, config, dataset):
+        import keras
+
         from kerasdl import data
 
         self.config = config
-        self.train_data = data.EpochDataset(
-            dataset.train_inputs(), dataset.y_train, config.batch_size, seed=config.seed
-        )
+        self.dataset = dataset
+        # On JAX and torch, NumPy batches (`EpochArrays`): tf.data's would be converted each step.
+        self.arrays = keras.backend.backend() != "tensorflow" and type(self) is KerasFitLoop
+        if self.arrays:
+            codes = dataset.x_train_codes is not None and dataset.x_levels is not None
+            self.train_data = data.EpochArrays(
+                dataset.x_train_codes if codes else dataset.train_inputs(),
+                dataset.y_train,
+                config.batch_size,
+                seed=config.seed,
+                levels=dataset.x_levels if codes else None,
+            )
+        else:
+            self.train_data = data.EpochDataset(
+                dataset.train_inputs(), dataset.y_train, config.batch_size, seed=config.seed
+            )
         self.set_data_epoch = self.train_data.set_epoch
 
     def fit(self, run, callbacks) -> None:
+        validation = run.validation
+        if self.arrays and validation is not None:  # arrays too, batched by Keras
+            validation = (self.dataset.x_val, self.dataset.y_val)
         run.model.fit(
             self.train_data.dataset,
             epochs=self.config.epochs,
             initial_epoch=run.initial_epoch,
-            validation_data=run.validation,
+            validation_data=validation,
+            validation_batch_size=self.config.eval_batch_size if self.arrays else None,
             callbacks=callbacks.as_list(),
             shuffle=False,
             verbose=0,
