@@ -19,8 +19,16 @@ from kerasdl import _checks
 __all__ = ["FromTorch", "Shifted", "from_torch", "keras_layout"]
 
 FromTorch = collections.namedtuple("FromTorch", ["optimizer", "schedule"])
-FromTorch.__doc__ = """What `from_torch` returns: the kerasdl `optimizer` and its `schedule`
-(`None` without a scheduler; otherwise also the optimizer's `learning_rate`)."""
+FromTorch.__doc__ = """What `from_torch` returns, a named tuple.
+
+Args:
+    optimizer: the kerasdl optimizer.
+    schedule: its schedule (also the optimizer's `learning_rate`), or `None` without a torch
+        scheduler.
+
+References:
+    - [PyTorch `torch.optim`](https://pytorch.org/docs/stable/optim.html)
+"""
 
 # Keys every torch optimizer has that change nothing kerasdl computes (implementation choices),
 # or that the converter reads itself.
@@ -217,6 +225,10 @@ class Shifted(keras.optimizers.schedules.LearningRateSchedule):
         >>> schedule = kerasdl.torch_port.Shifted(halving, offset=2)
         >>> [round(float(schedule(step)), 6) for step in (0, 1)]
         [0.025, 0.0125]
+
+    References:
+        - [PyTorch `LRScheduler.last_epoch`](
+          https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.LRScheduler.html)
     """
 
     def __init__(self, schedule, offset):
@@ -280,6 +292,11 @@ def keras_layout(array, variable):
         >>> torch_weight = np.arange(6.0).reshape(3, 2)  # torch Linear(2, 3).weight
         >>> kerasdl.torch_port.keras_layout(torch_weight, dense.kernel).shape
         (2, 3)
+
+    References:
+        - [PyTorch `nn.Linear`](https://pytorch.org/docs/stable/generated/torch.nn.Linear.html)
+          and [`nn.Conv2d`](https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html)
+          weight shapes
     """
     array = np.asarray(array)
     name = getattr(variable, "path", variable.name).split("/")[-1]
@@ -597,11 +614,16 @@ def from_torch(
         optimizer: a `torch.optim` optimizer: `SGD`, `Adam`, `AdamW`, `RMSprop`, `Adagrad`,
             `Adadelta`, `Adamax`, `NAdam` or `RAdam`.
         scheduler: a `torch.optim.lr_scheduler` scheduler of `optimizer`, or `None`.
-        variables: list of Keras variables, one per torch parameter in order.
+            Defaults to `None` (the groups' current rates, constant).
+        variables: list of Keras variables, one per torch parameter in order. Defaults to
+            `None`.
         model: a built Keras model whose `trainable_variables` are taken as `variables`.
+            Defaults to `None`.
         mapping: dict from torch parameter names (or Parameters) to Keras variables.
+            Defaults to `None`.
         torch_model: the `torch.nn.Module` whose `named_parameters()` name the parameters for
             `mapping` (not needed when the optimizer was built on `named_parameters()`).
+            Defaults to `None`.
         steps_per_epoch: int `>= 1`, optimizer steps between two `scheduler.step()` calls.
             Defaults to `1` (a scheduler stepped after every optimizer step).
         state: bool; copy the optimizer state onto the variables. Defaults to `False` (a

@@ -294,6 +294,14 @@ def test_import_kerasdl_and_from_torch_never_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "from_torch"
+    cli = (
+        "import sys; sys.argv = ['kerasdl', '--help']; from kerasdl.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", cli], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Usage" in done.stdout
 
 
 # --- against PyTorch itself ---------------------------------------------------------------------
