@@ -70,6 +70,12 @@ class Schedule(LearningRateSchedule):
         return type(self).from_config(config)
 
 
+def minimum(x, y):
+    """`ops.minimum` of two float tensors, keeping their dtype (Keras 3.15's torch backend
+    computes `minimum` of two float64 tensors in float32)."""
+    return ops.where(ops.less(x, y), x, y)
+
+
 def floor_div(step, divisor, dtype):
     """`step // divisor` as a float of `dtype` (an integer value)."""
     return ops.cast(ops.floor_divide(ops.convert_to_tensor(step), divisor), dtype)
@@ -115,8 +121,11 @@ def half_cosine(remaining, period, dtype):
     `remaining` (the distance to the end of the half period) is exact, so the value keeps its
     relative precision near 0, where `1 + cos(...)` would cancel.
     """
-    angle = ops.divide(ops.multiply(remaining, math.pi / 2), period)
-    return ops.square(sin(ops.cast(angle, dtype)))
+    # Constants as tensors of `dtype`: Keras's torch backend makes a Python float float32.
+    remaining = ops.cast(remaining, dtype)
+    period = ops.convert_to_tensor(period, dtype=dtype)
+    angle = ops.divide(ops.multiply(remaining, ops.convert_to_tensor(math.pi / 2, dtype)), period)
+    return ops.square(sin(angle))
 
 
 # ----------------------------------------------------------------------------- functions

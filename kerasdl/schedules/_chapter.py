@@ -210,7 +210,7 @@ class CosineAnnealingLR(_base.Schedule):
             period = 2 * self.T_max
             # T_max - epoch is an exact integer in (-T_max, T_max]: sin is precise near 0.
             phase = ops.subtract(self._const(self.T_max), ops.mod(epoch, self._const(period)))
-            half_cosine = ops.square(_base.sin(ops.multiply(phase, math.pi / period)))
+            half_cosine = ops.square(_base.sin(ops.multiply(phase, self._const(math.pi / period))))
             return ops.add(
                 self._const(self.eta_min),
                 ops.multiply(self._const(self.initial_learning_rate - self.eta_min), half_cosine),
@@ -275,9 +275,10 @@ class NoamWarmup(_base.Schedule):
     def __call__(self, step):
         with keras.name_scope(self.name):
             s = ops.add(_base.as_float(step, self._dtype()), 1.0)
-            rise = ops.multiply(s, self.warmup_steps**-1.5)
-            decay = ops.divide(1.0, ops.sqrt(s))
-            return ops.multiply(self.scale * self.d_model**-0.5, ops.minimum(decay, rise))
+            rise = ops.multiply(s, self._const(self.warmup_steps**-1.5))
+            decay = ops.divide(ops.ones_like(s), ops.sqrt(s))  # (1.0 / x: float32 on torch)
+            scale = self._const(self.scale * self.d_model**-0.5)
+            return ops.multiply(scale, _base.minimum(decay, rise))
 
     def get_config(self):
         return {

@@ -93,7 +93,8 @@ class SequentialLR(_base.Schedule):
             return ops.cast(schedule(local), self._dtype())
         # The sequence's rate the epoch before the milestone, times lr_lambda(0), then on.
         before = self._sequence(ops.convert_to_tensor(start - self.steps_per_epoch), i)
-        factor = ops.multiply(ops.cast(schedule._factor(local), self._dtype()), schedule._at_zero)
+        at_zero = self._const(schedule._at_zero)
+        factor = ops.multiply(ops.cast(schedule._factor(local), self._dtype()), at_zero)
         return ops.multiply(before, factor)
 
     def _sequence(self, step, count):

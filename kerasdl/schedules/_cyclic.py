@@ -304,8 +304,9 @@ class OneCycleLR(_Cyclic):
     def _phase(self, k, start_step, end_step, start, end):
         """`anneal(start, end, pct)`, computed from the nearer end of the phase (no cancellation
         between the two values near the other one)."""
-        length = end_step - start_step
-        done, left = ops.subtract(k, start_step), ops.subtract(end_step, k)
+        length = self._const(end_step - start_step)
+        done = ops.subtract(k, self._const(start_step))
+        left = ops.subtract(self._const(end_step), k)
         if self.anneal_strategy == "linear":
             from_start, to_end = ops.divide(done, length), ops.divide(left, length)
         else:

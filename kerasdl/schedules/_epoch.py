@@ -215,7 +215,9 @@ class LinearLR(_EpochSchedule):
         self.total_iters = _checks.positive_int("total_iters", total_iters)
 
     def _factor(self, step):
-        done = ops.divide(ops.minimum(self._epoch(step), self.total_iters), self.total_iters)
+        # (Python numbers beside a float64 tensor: Keras's torch backend would compute float32.)
+        total = self._const(self.total_iters)
+        done = ops.divide(_base.minimum(self._epoch(step), total), total)
         slope = self._const(self.end_factor - self.start_factor)
         return ops.add(self._const(self.start_factor), ops.multiply(slope, done))
 
@@ -275,8 +277,9 @@ class PolynomialLR(_EpochSchedule):
         self.power = _checks.positive("power", power)
 
     def _factor(self, step):
-        left = ops.subtract(self.total_iters, ops.minimum(self._epoch(step), self.total_iters))
-        return ops.power(ops.divide(left, self._const(self.total_iters)), self.power)
+        total = self._const(self.total_iters)
+        left = ops.subtract(total, _base.minimum(self._epoch(step), total))
+        return ops.power(ops.divide(left, total), self._const(self.power))
 
     def get_config(self):
         config = {"total_iters": self.total_iters, "power": self.power}
@@ -386,9 +389,10 @@ class MultiplicativeLR(_LambdaSchedule):
         self._common(initial_learning_rate, steps_per_epoch, name, dtype)
         self.lr_lambda = _base.check_function("lr_lambda", lr_lambda)
         self.max_epochs = _checks.non_negative_int("max_epochs", max_epochs)
-        epochs = np.arange(self.max_epochs + 1, dtype="float64")
+        epochs = ops.convert_to_tensor(np.arange(self.max_epochs + 1), dtype="float64")
         factors = np.broadcast_to(
-            np.asarray(ops.convert_to_numpy(self.lr_lambda(epochs)), "float64"), epochs.shape
+            np.asarray(ops.convert_to_numpy(self.lr_lambda(epochs)), "float64"),
+            (self.max_epochs + 1,),
         )
         self._at_zero = float(factors[0])  # what SequentialLR multiplies in at a milestone
         self._products = np.concatenate([[1.0], np.cumprod(factors[1:])])

@@ -38,22 +38,25 @@ RTOL64 = 1e-12  # float64 rates: PyTorch's recursive forms round at each step (~
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 def exp095(epoch):
-    return ops.power(0.95, epoch)
+    # The constants in the epoch's dtype: Keras's torch backend makes a Python float float32.
+    return ops.power(ops.convert_to_tensor(0.95, epoch.dtype), epoch)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 def warmup5(epoch):
-    return ops.minimum(1.0, ops.divide(ops.add(epoch, 1.0), 5.0))
+    # where, not minimum: Keras's torch minimum of float64 tensors is float32 (keras 3.15).
+    ramp = ops.divide(ops.add(epoch, 1.0), 5.0)
+    return ops.where(ops.less(ramp, 1.0), ramp, ops.ones_like(ramp))
 
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 def const09(epoch):
-    return ops.add(ops.multiply(epoch, 0.0), 0.9)
+    return ops.full_like(epoch, 0.9)
 
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 def slowing(epoch):
-    return ops.subtract(1.0, ops.divide(0.5, ops.add(epoch, 1.0)))
+    return ops.subtract(1.0, ops.divide(ops.full_like(epoch, 0.5), ops.add(epoch, 1.0)))
 
 
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
