@@ -631,3 +631,34 @@ def test_config_names_build_the_schedule(name, fields, expected):
     built = getattr(schedules, spec["class"])(**spec["kwargs"])
     steps = np.arange(6 * 5)
     np.testing.assert_array_equal(evaluate(built, steps), evaluate(expected(0.01, 5), steps))
+
+
+def test_a_float64_fit_applies_pytorchs_rates_to_1e_12():
+    """ERRATA/issue 18: in a float64 run (floatx float64) the rate is float64 (dtype None), so
+    SGD's trajectory under OneCycleLR is PyTorch's rates to 1e-12, not to float32's 1e-7.
+
+    The loss is the mean prediction on inputs of ones, so the kernel's gradient is 1 at every
+    step and SGD moves it by exactly lr(k): w_k = 1 - (lr(0) + ... + lr(k - 1)).
+    """
+    import kerasdl.optimizers
+
+    case = next(c for c in TORCH if c["id"] == "onecycle/cos")
+    keras.backend.set_floatx("float64")
+    try:
+        schedule = kerasdl_schedule(case["schedule"], case["config"])
+        model = keras.Sequential(
+            [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+        )
+        model.compile(
+            optimizer=kerasdl.optimizers.SGD(learning_rate=schedule),
+            loss=lambda y_true, y_pred: ops.mean(y_pred),
+        )
+        steps = len(case["lr"]) - 1
+        model.fit(np.ones((steps, 1)), np.zeros((steps, 1)), batch_size=1, epochs=1, verbose=0,
+                  shuffle=False)  # fmt: skip
+        kernel = model.get_weights()[0]
+        assert kernel.dtype == np.float64
+    finally:
+        keras.backend.set_floatx("float32")
+    expected = 1.0 - math.fsum(case["lr"][:steps])
+    np.testing.assert_allclose(float(kernel[0, 0]), expected, rtol=1e-12)
