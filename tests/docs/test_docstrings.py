@@ -24,6 +24,7 @@ MODULES = [
     "kerasdl.regularizers",
     "kerasdl.schedules",
     "kerasdl.callbacks",
+    "kerasdl.torch_port",
 ]
 
 _SECTION = re.compile(r"^(\s*)([A-Z][A-Za-z ]*):\s*$")
