@@ -95,7 +95,7 @@ class LearningRateChange:
         source: The callback class that made it. Defaults to ``"ReduceLROnPlateau"``.
         group: Which learning rate, when the optimizer has several (parameter groups,
             `keras.optimizers.MultiOptimizer`): its index in the callback's order (see
-            `ReduceLROnPlateau`'s ``min_lr``). ``None`` when there is one.
+            `ReduceLROnPlateau`'s ``min_lr``). ``None`` when there is one. Defaults to None.
 
     References:
         - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
@@ -128,7 +128,8 @@ class ReduceLROnPlateauStatus:
         last_change: The last `LearningRateChange` (``None`` if none).
         epoch: The last epoch stepped (``None`` before the first).
         learning_rates: Every learning rate now, in ``min_lr``'s order, when the optimizer has
-            several (parameter groups, a MultiOptimizer); ``None`` when it has one.
+            several (parameter groups, a MultiOptimizer); ``None`` when it has one. Defaults to
+            None.
 
     References:
         - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
