@@ -81,10 +81,9 @@ def fit(
             ``tf.while_loop`` pays for passing every captured variable through the loop; 4
             steps an iteration made the preset's epoch about 8% shorter on 2 cores, for
             about 1 s more tracing in the first epoch (``docs/engine.md``). Defaults to 4.
-        x_levels: None, or a float32 array of 256 values: then ``x`` holds uint8 codes and the
-            inputs are ``x_levels[x]``, looked up batch by batch in the step (the training set
-            is held in a quarter of the memory; the values are the table's, exactly).
-            `kerasdl.data.Dataset` gives MNIST's as ``x_train_codes`` and ``x_levels``.
+        x_levels: None, or 256 float32 values: then ``x`` holds uint8 codes, and the inputs,
+            ``x_levels[x]``, are looked up per batch in the step (a quarter of the memory, the
+            same values; MNIST's: `kerasdl.data.Dataset`'s ``x_train_codes``, ``x_levels``).
 
     Returns:
         The ``keras.callbacks.History`` of the run, as ``fit`` returns it.
@@ -96,7 +95,7 @@ def fit(
         raise ValueError(f"x and y must have the same, non-zero length; got {n} and {len(y)}")
     steps = -(-n // batch_size)
     per_call = max(1, min(int(steps_per_execution), steps))
-    unroll = max(1, min(int(unroll), per_call))
+    unroll = min(unroll, per_call)
     run_steps = _compiled_steps(model, x, y, batch_size, unroll=unroll, x_levels=x_levels)
     evaluate = _validation(model, validation_data, validation_batch_size)
     callback_list = keras.callbacks.CallbackList(
@@ -164,6 +163,7 @@ def _compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None)
     y_all = tf.convert_to_tensor(y)
     full_steps = len(x) // batch_size  # steps whose batch is full (the last one may be short)
     inputs = _batch_inputs(x_all, x_levels)
+    unroll = max(1, int(unroll))
 
     def step(indices, i, full=False):
         start = i * batch_size
