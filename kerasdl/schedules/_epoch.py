@@ -217,9 +217,13 @@ class LinearLR(_EpochSchedule):
     def _factor(self, step):
         # (Python numbers beside a float64 tensor: Keras's torch backend would compute float32.)
         total = self._const(self.total_iters)
-        done = ops.divide(_base.minimum(self._epoch(step), total), total)
+        epoch = _base.minimum(self._epoch(step), total)
+        done, left = ops.divide(epoch, total), ops.divide(ops.subtract(total, epoch), total)
+        # From the nearer end: no cancellation near a small end_factor.
         slope = self._const(self.end_factor - self.start_factor)
-        return ops.add(self._const(self.start_factor), ops.multiply(slope, done))
+        near_start = ops.add(self._const(self.start_factor), ops.multiply(slope, done))
+        near_end = ops.subtract(self._const(self.end_factor), ops.multiply(slope, left))
+        return ops.where(ops.less(done, 0.5), near_start, near_end)
 
     def get_config(self):
         config = {

@@ -21,6 +21,8 @@ import keras
 import numpy as np
 import pytest
 from conftest import backend
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from keras import ops
 from test_schedules import evaluate
 from test_schedules import numpy_schedule as chapter_numpy
@@ -646,9 +648,9 @@ def test_a_float64_fit_applies_pytorchs_rates_to_1e_12():
     keras.backend.set_floatx("float64")
     try:
         schedule = kerasdl_schedule(case["schedule"], case["config"])
-        model = keras.Sequential(
-            [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
-        )
+        # The layer's dtype given: Keras caches its global dtype policy from floatx at first use.
+        dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", dtype="float64")
+        model = keras.Sequential([keras.Input((1,), dtype="float64"), dense])
         model.compile(
             optimizer=kerasdl.optimizers.SGD(learning_rate=schedule),
             loss=lambda y_true, y_pred: ops.mean(y_pred),
@@ -662,3 +664,48 @@ def test_a_float64_fit_applies_pytorchs_rates_to_1e_12():
         keras.backend.set_floatx("float32")
     expected = 1.0 - math.fsum(case["lr"][:steps])
     np.testing.assert_allclose(float(kernel[0, 0]), expected, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Random hyperparameters against the NumPy formulas (PyTorch's closed forms, float64).
+# ---------------------------------------------------------------------------
+
+_RANDOM = {
+    "MultiStepLR": st.fixed_dictionaries({
+        "initial_learning_rate": st.floats(1e-4, 1.0),
+        "milestones": st.lists(st.integers(0, 15), min_size=1, max_size=4).map(sorted),
+        "gamma": st.floats(0.05, 1.5), "steps_per_epoch": st.integers(1, 4)}),
+    "LinearLR": st.fixed_dictionaries({
+        "initial_learning_rate": st.floats(1e-4, 1.0), "start_factor": st.floats(0.01, 1.0),
+        "end_factor": st.floats(0.0, 1.0), "total_iters": st.integers(1, 12),
+        "steps_per_epoch": st.integers(1, 4)}),
+    "PolynomialLR": st.fixed_dictionaries({
+        "initial_learning_rate": st.floats(1e-4, 1.0), "total_iters": st.integers(1, 12),
+        "power": st.floats(0.1, 4.0), "steps_per_epoch": st.integers(1, 4)}),
+    "CosineAnnealingWarmRestarts": st.fixed_dictionaries({
+        "initial_learning_rate": st.floats(1e-4, 1.0), "T_0": st.integers(1, 6),
+        "T_mult": st.integers(1, 4), "eta_min": st.floats(0.0, 1e-3),
+        "steps_per_epoch": st.integers(1, 5), "per_step": st.booleans()}),
+    "CyclicLR": st.fixed_dictionaries({
+        "base_lr": st.floats(1e-4, 0.1), "max_lr": st.floats(0.1, 1.0),
+        "step_size_up": st.integers(1, 9), "step_size_down": st.none() | st.integers(1, 9),
+        "mode": st.sampled_from(["triangular", "triangular2", "exp_range"]),
+        "gamma": st.floats(0.9, 1.0)}),
+    "OneCycleLR": st.fixed_dictionaries({
+        "max_lr": st.floats(1e-3, 1.0), "total_steps": st.integers(20, 120),
+        "pct_start": st.floats(0.1, 0.45), "anneal_strategy": st.sampled_from(["cos", "linear"]),
+        "div_factor": st.floats(1.5, 50.0), "final_div_factor": st.floats(1.5, 1e4),
+        "three_phase": st.booleans()}),
+}  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(data=st.data(), name=st.sampled_from(sorted(_RANDOM)))
+def test_random_hyperparameters_equal_the_formula(data, name):
+    config = data.draw(_RANDOM[name])
+    steps = np.arange(config.get("total_steps", 100) + 1)
+    expected = numpy_schedule(name, config)(steps)
+    got = _evaluate64(kerasdl_schedule(name, config, dtype="float64"), steps)
+    np.testing.assert_allclose(got, expected, rtol=1e-11, atol=1e-15)
+    got32 = evaluate(kerasdl_schedule(name, config), steps)
+    np.testing.assert_allclose(got32, expected, rtol=2e-6, atol=1e-9 * np.max(np.abs(expected)))
