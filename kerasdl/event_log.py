@@ -304,7 +304,8 @@ class EventLog(keras.callbacks.Callback):
 
     def _plateau_reductions(self, epoch, logs):
         if self.plateau is not None:
-            own = self.plateau.own_group  # with parameter groups: the logged learning rate's
+            # with parameter groups: the logged learning rate's (Keras's callback has none)
+            own = getattr(self.plateau, "own_group", None)
             return [
                 {"old": float(change.old), "new": float(change.new), "reason": "plateau"}
                 for change in self.plateau.lr_changes

@@ -759,7 +759,7 @@ def test_initializer_spec_builds_the_kerasdl_initializer(name, activation):
     config = TrainConfig().override({"model.initializer": name, "model.activation": activation})
     spec = cfg.initializer_spec(config.validate())
     initializer = _build(kerasdl.initializers, spec)
-    assert type(initializer).__name__ == cfg.INITIALIZERS[name]
+    assert type(initializer).__qualname__ == cfg.INITIALIZERS[name]
     if name.startswith("he_"):
         expected = "leaky_relu" if activation == "leaky_relu" else "relu"
         assert initializer.nonlinearity == expected

@@ -323,7 +323,7 @@ def test_a_softmax_at_the_end_gives_a_notice(tmp_path):
 
 
 def test_the_fingerprint_names_the_network_and_the_file(tmp_path):
-    data = SimpleNamespace(x_train=np.zeros((5, 28, 28, 1)), y_train=np.zeros(5))
+    data = SimpleNamespace(input_shape=(28, 28, 1), y_train=np.zeros(5))
     preset = resume.run_fingerprint(TrainConfig(), data)
     assert preset["model.architecture"] == "mlp" and preset["model.hidden"] == [256, 128]
     assert preset["input features"] == 784 and preset["input shape"] == [28, 28, 1]
