@@ -14,12 +14,11 @@ References:
   120 steps of a contracting problem keep orders of magnitude below 1e-6.
 """
 
-import contextlib
-
 import goldens
 import keras
 import numpy as np
 import pytest
+from goldens import assert_close, floatx, tanh
 from keras import ops
 
 import kerasdl.optimizers
@@ -32,31 +31,6 @@ CASES = [c for c in ALL_CASES if c["kind"] == "trajectory"]
 IDS = [c["id"] for c in CASES]
 PLATEAU = [c for c in ALL_CASES if c["kind"] == "plateau"]
 PATHS = ("dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias")
-
-
-@contextlib.contextmanager
-def floatx(dtype):
-    previous = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
-
-
-def assert_close(actual, expected, tolerance, what=""):
-    """Relative to the size of `expected`: |a - e| <= tol * max(|e|, max|expected|)."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected)
-    scale = np.maximum(np.abs(expected), np.abs(expected).max())
-    error = np.abs(actual - expected) / scale
-    assert error.max() <= tolerance, f"{what}: relative error {error.max():.3g} > {tolerance}"
-
-
-def tanh(z):
-    """`ops.tanh` through `exp` in float64 (JAX's tanh of float64 returns float32)."""
-    if keras.backend.standardize_dtype(z.dtype) == "float64":
-        return 1 - 2 / (ops.exp(2 * z) + 1)
-    return ops.tanh(z)
 
 
 def gradient(X, Y, v):

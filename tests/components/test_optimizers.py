@@ -11,13 +11,13 @@ References:
   hand-computed pair of steps per optimizer.
 """
 
-import contextlib
 import json
 
 import goldens
 import keras
 import numpy as np
 import pytest
+from goldens import assert_close, floatx, tanh
 from keras import ops
 
 import kerasdl.optimizers
@@ -44,35 +44,9 @@ TRAJECTORIES = [case for case in CASES if case["kind"] == "trajectory"]
 BY_ID = dict(zip(IDS, CASES, strict=True))
 
 
-@contextlib.contextmanager
-def floatx(dtype):
-    """Keras's default float (the learning-rate variable's dtype) set to `dtype`."""
-    previous = keras.config.floatx()
-    keras.config.set_floatx(dtype)
-    try:
-        yield
-    finally:
-        keras.config.set_floatx(previous)
-
-
-def assert_close(actual, expected, tolerance, what=""):
-    """Relative to the size of `expected`: |a - e| <= tol * max(|e|, max|expected|)."""
-    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected)
-    scale = np.maximum(np.abs(expected), np.abs(expected).max())
-    error = np.abs(actual - expected) / scale
-    assert error.max() <= tolerance, f"{what}: relative error {error.max():.3g} > {tolerance}"
-
-
 # ---------------------------------------------------------------------------
 # The golden problem: its gradient, written out, and the loop that steps it.
 # ---------------------------------------------------------------------------
-
-
-def tanh(z):
-    """`ops.tanh`, but through `exp` in float64: on JAX, Keras's tanh returns float32."""
-    if keras.backend.standardize_dtype(z.dtype) == "float64":
-        return 1 - 2 / (ops.exp(2 * z) + 1)
-    return ops.tanh(z)
 
 
 def gradient(X, Y, kernel, bias):
