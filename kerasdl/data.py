@@ -622,6 +622,13 @@ class Dataset:
             return self.x_train
         return self.x_levels[self.x_train_codes]
 
+    def compact_train_inputs(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``(x_train_codes, x_levels)`` where the inputs have codes, else
+        ``(train_inputs(), None)``: what a loop that decodes per batch holds."""
+        if self.x_train_codes is not None and self.x_levels is not None:
+            return self.x_train_codes, self.x_levels
+        return self.train_inputs(), None
+
     @property
     def output_units(self) -> int:
         """Units of the output layer: ``num_classes``, or 1 for regression."""
@@ -818,9 +825,9 @@ def _load_mnist(
         x_test, y_test = x_test[: d.limit], y_test[: d.limit]
     train, val = split_indices(y_pool, config.validation_split, config.seed, stratify=True)
     _need_validation_examples(val, config)
-    codes = x_pool[train]
-    codes = codes.reshape(len(codes), -1) if flat_inputs(config) else codes[..., None]
-    x_train = image_inputs(x_pool[train], d.mean, d.std, config) if decoded else None
+    images = x_pool[train]
+    codes = images.reshape(len(images), -1) if flat_inputs(config) else images[..., None]
+    x_train = image_inputs(images, d.mean, d.std, config) if decoded else None
     return Dataset(
         name=d.name,
         source=label,

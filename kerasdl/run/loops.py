@@ -105,11 +105,7 @@ class KerasdlLoop(TrainingLoop):
 
         config, dataset = self.config, self.dataset
         y, seed = dataset.y_train, config.seed
-        levels = dataset.x_levels
-        if levels is not None and dataset.x_train_codes is not None:
-            x = dataset.x_train_codes  # uint8: a quarter of the memory, decoded in the step
-        else:
-            x, levels = dataset.train_inputs(), None
+        x, levels = dataset.compact_train_inputs()  # uint8 codes where MNIST has them
         validation_arrays = None
         if run.validation is not None:
             validation_arrays = (dataset.x_val, dataset.y_val)
@@ -149,15 +145,11 @@ class KerasFitLoop(TrainingLoop):
         self.config = config
         self.dataset = dataset
         # On JAX and torch, NumPy batches (`EpochArrays`): tf.data's would be converted each step.
-        self.arrays = keras.backend.backend() != "tensorflow" and type(self) is KerasFitLoop
+        self.arrays = keras.backend.backend() != "tensorflow"
         if self.arrays:
-            codes = dataset.x_train_codes is not None and dataset.x_levels is not None
+            x, levels = dataset.compact_train_inputs()
             self.train_data = data.EpochArrays(
-                dataset.x_train_codes if codes else dataset.train_inputs(),
-                dataset.y_train,
-                config.batch_size,
-                seed=config.seed,
-                levels=dataset.x_levels if codes else None,
+                x, dataset.y_train, config.batch_size, seed=config.seed, levels=levels
             )
         else:
             self.train_data = data.EpochDataset(

@@ -185,6 +185,11 @@ def test_uint8_codes_decoded_in_the_step_train_exactly_as_float_inputs(trained):
     assert coded.x_train is None and coded.x_train_codes.dtype == np.uint8
     np.testing.assert_array_equal(coded.train_inputs(), dataset.x_train)
     assert coded.input_shape == dataset.input_shape
+    x, levels = coded.compact_train_inputs()
+    assert x is coded.x_train_codes and levels is coded.x_levels
+    regression = data.load_dataset(_config(**{"data.name": "regression", "loss.name": "mse"}))
+    x, levels = regression.compact_train_inputs()
+    assert x is regression.x_train and levels is None
     model = _compiled_model(config, dataset, trained["steps"])
     n = len(coded.y_train)
     loop.fit(
