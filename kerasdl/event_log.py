@@ -304,12 +304,11 @@ class EventLog(keras.callbacks.Callback):
 
     def _plateau_reductions(self, epoch, logs):
         if self.plateau is not None:
-            # with parameter groups: the logged learning rate's (Keras's callback has none)
-            own = getattr(self.plateau, "own_group", None)
+            own = self.plateau.own_group  # with parameter groups: the logged learning rate's
             return [
                 {"old": float(change.old), "new": float(change.new), "reason": "plateau"}
                 for change in self.plateau.lr_changes
-                if change.epoch == epoch and getattr(change, "group", None) == own
+                if change.epoch == epoch and change.group == own
             ]
         if _as_float(logs.get("reduce_lr_changed")) == 1.0:
             old, new = _as_float(logs.get("reduce_lr_old")), _as_float(logs.get("reduce_lr_new"))

@@ -120,6 +120,8 @@ class KerasPlateauView:
         self.reduced = False
         self.epoch = None
 
+    #: Keras's callback has one learning rate (see kerasdl's `ReduceLROnPlateau.own_group`).
+    own_group = None
     cooldown = property(lambda self: int(getattr(self.callback, "cooldown", 0) or 0))
     factor = property(lambda self: _float(getattr(self.callback, "factor", None)))
     min_lr = property(lambda self: _float(getattr(self.callback, "min_lr", None)))
