@@ -208,11 +208,12 @@ async def test_resize_redraws_cleanly(scenarios):
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         wide = screen_text(app)
+        # settle, not one pause: a busy machine may snapshot the table before it has scrolled
         await pilot.resize_terminal(80, 24)
-        await pilot.pause()
+        await settle(pilot)
         small = screen_text(app)
         assert small == fresh_small
         assert "wait ■■■■■ 5/5" in small
         await pilot.resize_terminal(120, 40)
-        await pilot.pause()
+        await settle(pilot)
         assert screen_text(app) == wide
