@@ -119,11 +119,9 @@ def fit(
 def _epoch(model, epoch, order, run_steps, steps, per_call, evaluate, callback_list) -> dict:
     """One epoch: ``per_call`` steps a compiled call, the batch hooks between calls, then the
     validation and the epoch hooks. Returns the epoch's logs."""
-    import tensorflow as tf
-
     model.reset_metrics()
     callback_list.on_epoch_begin(epoch)
-    indices = tf.convert_to_tensor(order(epoch), dtype=tf.int64)
+    indices = run_steps.indices(order(epoch))
     logs = {}
     for first in range(0, steps, per_call):
         count = min(per_call, steps - first)
@@ -143,6 +141,10 @@ def _epoch(model, epoch, order, run_steps, steps, per_call, evaluate, callback_l
 def _validation(model, validation_data, batch_size: int):
     """A function giving the validation results (see `fit`), or None without validation data."""
     if isinstance(validation_data, tuple):
+        if _on_jax():
+            from kerasdl import loop_jax
+
+            return loop_jax.array_evaluation(model, *validation_data, batch_size)
         return _array_evaluation(model, *validation_data, batch_size)
     if validation_data is None:
         return None
@@ -155,8 +157,13 @@ def _validation(model, validation_data, batch_size: int):
 
 def _compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
     """``run_steps(indices, first, count)``: training steps ``first .. first + count - 1`` of an
-    epoch whose order is ``indices``, in compiled loops over the arrays held as tensors (see
-    `fit`'s ``unroll`` and ``x_levels``); returns the metrics after the last one."""
+    epoch whose order is ``indices`` (``run_steps.indices(order)`` makes them from the epoch's
+    permutation), in compiled loops over the arrays held as tensors (see `fit`'s ``unroll`` and
+    ``x_levels``); returns the metrics after the last one. On JAX: `kerasdl.loop_jax`."""
+    if _on_jax():
+        from kerasdl import loop_jax
+
+        return loop_jax.compiled_steps(model, x, y, batch_size, unroll=unroll, x_levels=x_levels)
     import tensorflow as tf
 
     x_all = tf.convert_to_tensor(x)
@@ -207,7 +214,14 @@ def _compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None)
             logs = run_single(indices, first, tf.constant(rest, tf.int64))
         return logs
 
+    run_steps.indices = lambda order: tf.convert_to_tensor(order, dtype=tf.int64)
     return run_steps
+
+
+def _on_jax() -> bool:
+    import keras
+
+    return keras.backend.backend() == "jax"
 
 
 def _batch_inputs(x_all, x_levels):

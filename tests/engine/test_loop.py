@@ -4,12 +4,15 @@ The reference is ``model.fit`` itself: two copies of one model (same seeds, so t
 weights, dropout stream and batch-norm statistics), one trained by ``fit`` over
 `kerasdl.data.EpochDataset`, one by `kerasdl.loop.fit` over the arrays with
 `kerasdl.data.epoch_order`. The callbacks must see the same calls with the same logs, and the
-weights must end the same.
+weights must end the same. The comparisons run on TensorFlow and on JAX (``KERAS_BACKEND=jax``:
+`kerasdl.loop_jax`, CI's JAX step runs this file); the thread and unrolling tests are
+TensorFlow's.
 """
 
 import json
 import os
 
+import goldens
 import keras
 import numpy as np
 import pytest
@@ -20,7 +23,23 @@ from kerasdl.events import read_events
 from kerasdl.models import build_model
 from kerasdl.run import loops
 
-pytestmark = pytest.mark.tf_only
+ON_JAX = keras.backend.backend() == "jax"
+
+
+def _precision():
+    """float64 on JAX, the default float32 on TensorFlow, for the comparisons with ``fit``.
+
+    On TensorFlow both sides run the very same ops, so float32 agrees to rounding. On JAX,
+    XLA compiles kerasdl's loop body (a ``fori_loop`` of train steps) and ``fit``'s one jitted
+    step separately and may fuse and reduce in another order: float32 rounding then differs at
+    1e-7, and AdamW turns that into a full step on the weights whose gradient is zero in exact
+    arithmetic (the bias in front of batch norm, its moving mean: 2% apart after 18 steps). In
+    float64 that rounding is far below Adam's eps, and the two agree as the same math must.
+    """
+    import contextlib
+
+    return goldens.floatx("float64") if ON_JAX else contextlib.nullcontext()
+
 
 EPOCHS = 2
 SPE = 4
@@ -78,13 +97,18 @@ def _compiled_model(config, dataset, steps):
         loss=runner.build_loss(config),
         metrics=runner.build_metrics(dataset.task),
         steps_per_execution=SPE,
-        jit_compile=False,
+        jit_compile=ON_JAX,  # kerasdl's loop jits on JAX; on TensorFlow it runs without XLA
     )
     return model
 
 
 @pytest.fixture(scope="module")
 def trained():
+    with _precision():
+        return _trained()
+
+
+def _trained():
     config = _config()
     dataset = data.load_dataset(config)
     n = len(dataset.y_train)
@@ -168,7 +192,7 @@ def test_validation_from_arrays_equals_model_evaluate(trained):
     assert len(dataset.y_val) // 3 > loop._EVALUATION_UNROLL  # batch size 3: the loop
     # several batches and a short one; one exact; one short; more batches than are unrolled
     for batch_size in (7, 60, 1000, 3):
-        evaluate = loop._array_evaluation(model, dataset.x_val, dataset.y_val, batch_size)
+        evaluate = loop._validation(model, (dataset.x_val, dataset.y_val), batch_size)
         by_loop = evaluate()
         assert set(by_loop) == set(by_keras)
         for name, value in by_keras.items():
@@ -190,21 +214,22 @@ def test_uint8_codes_decoded_in_the_step_train_exactly_as_float_inputs(trained):
     regression = data.load_dataset(_config(**{"data.name": "regression", "loss.name": "mse"}))
     x, levels = regression.compact_train_inputs()
     assert x is regression.x_train and levels is None
-    model = _compiled_model(config, dataset, trained["steps"])
-    n = len(coded.y_train)
-    loop.fit(
-        model,
-        coded.x_train_codes,
-        coded.y_train,
-        batch_size=config.batch_size,
-        order=lambda epoch: data.epoch_order(n, config.seed, epoch),
-        epochs=EPOCHS,
-        validation_data=(coded.x_val, coded.y_val),
-        validation_batch_size=256,
-        steps_per_execution=SPE,
-        unroll=3,
-        x_levels=coded.x_levels,
-    )
+    with _precision():
+        model = _compiled_model(config, dataset, trained["steps"])
+        n = len(coded.y_train)
+        loop.fit(
+            model,
+            coded.x_train_codes,
+            coded.y_train,
+            batch_size=config.batch_size,
+            order=lambda epoch: data.epoch_order(n, config.seed, epoch),
+            epochs=EPOCHS,
+            validation_data=(coded.x_val, coded.y_val),
+            validation_batch_size=256,
+            steps_per_execution=SPE,
+            unroll=3,
+            x_levels=coded.x_levels,
+        )
     by_loop = trained["loop"][0]
     for ours, reference in zip(model.get_weights(), by_loop.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, reference)
@@ -263,6 +288,99 @@ def test_stop_training_in_a_batch_hook_ends_the_epoch_and_the_run():
     assert int(model.optimizer.iterations) == SPE
 
 
+def _linear_problem(learning_rate):
+    """A linear model on fixed data, SGD: each step's change of the weights is lr x gradient."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 3)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5], "float32") + 0.1).astype("float32")[:, None]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse", jit_compile=ON_JAX)
+    return model, x, y
+
+
+def _fit_linear(model, x, y, callbacks, epochs=4):
+    loop.fit(
+        model, x, y, batch_size=8, order=lambda epoch: np.arange(len(x)), epochs=epochs,
+        callbacks=callbacks, steps_per_execution=2,
+    )  # fmt: skip
+    return model.get_weights()
+
+
+def test_a_plateau_reduction_of_a_schedule_reaches_the_compiled_steps():
+    """kerasdl's ReduceLROnPlateau wraps the schedule and, on JAX, asks for a new train function
+    at each change (the factor is a constant of the traced step there): the loop traces again,
+    so the steps after a reduction use the reduced rate, as ``model.fit``'s do."""
+    from kerasdl.callbacks import ReduceLROnPlateau
+    from kerasdl.schedules import StepLR
+
+    results = {}
+    for name, plateau in (("plain", None), ("reduced", 1), ("fit", 1)):
+        with _precision():
+            model, x, y = _linear_problem(StepLR(0.05, step_size=100))
+            callbacks = []
+            if plateau:  # a metric that never improves: after the first epoch, one reduction each
+                callbacks = [ReduceLROnPlateau(monitor="never", patience=0, factor=0.5)]
+                callbacks.insert(0, _ConstantLog("never"))
+            if name == "fit":
+                model.fit(x, y, batch_size=8, epochs=4, shuffle=False, callbacks=callbacks,
+                          verbose=0)  # fmt: skip
+                results[name] = model.get_weights()
+            else:
+                results[name] = _fit_linear(model, x, y, callbacks)
+            if plateau:
+                assert [c.new for c in callbacks[1].lr_changes] == pytest.approx(
+                    [0.025, 0.0125, 0.00625], rel=1e-6
+                )
+    for ours, by_fit in zip(results["reduced"], results["fit"], strict=True):
+        np.testing.assert_allclose(ours, by_fit, rtol=1e-9, atol=1e-12)
+    pairs = zip(results["reduced"], results["plain"], strict=True)
+    difference = max(np.abs(a - b).max() for a, b in pairs)
+    assert difference > 1e-3  # the reductions changed the trajectory
+
+
+class _ConstantLog(keras.callbacks.Callback):
+    """Logs ``name = 1.0`` at each epoch's end (a metric that never improves)."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.name] = 1.0
+
+
+def test_an_interrupt_in_a_hook_leaves_the_model_as_trained_so_far(tmp_path):
+    """A KeyboardInterrupt from a batch hook (Ctrl-C lands there or in a compiled call) leaves
+    every variable readable and as the steps before it made it: the run can save its state."""
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    model, x, y = _linear_problem(0.05)
+    with pytest.raises(KeyboardInterrupt):
+        _fit_linear(model, x, y, [Interrupt()])
+    assert int(model.optimizer.iterations) == 2
+    model.save(tmp_path / "interrupted.keras")
+    loaded = keras.saving.load_model(tmp_path / "interrupted.keras")
+    for a, b in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    class Stop(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            self.model.stop_training = True
+
+    reference, _, _ = _linear_problem(0.05)
+    initial = reference.get_weights()
+    _fit_linear(reference, x, y, [Stop()])  # the same first call of two steps, then a stop
+    for ours, expected, before in zip(
+        model.get_weights(), reference.get_weights(), initial, strict=True
+    ):
+        np.testing.assert_array_equal(ours, expected)
+        assert not np.array_equal(ours, before)
+
+
 def test_empty_or_mismatched_arrays_are_refused():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
@@ -283,6 +401,18 @@ def test_runner_picks_the_loop_and_records_it(tmp_path):
     assert by_fit.test["loss"] == pytest.approx(summary.test["loss"], rel=1e-3)
 
 
+@pytest.mark.skipif(not ON_JAX, reason="the JAX backend's choice")
+def test_auto_takes_kerasdls_loop_on_jax_when_jitted():
+    config = _config()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", jit_compile=True)
+    assert loops.loop_name(config, None, model) == "kerasdl"
+    assert loops.loop_unroll(10**6, "jax") == 1
+    model.compile(optimizer="sgd", loss="mse", jit_compile=False)  # eager: Keras's fit
+    assert loops.loop_name(config, None, model) == "fit"
+
+
+@pytest.mark.tf_only
 def test_auto_takes_fit_with_xla_and_under_a_strategy():
     config = _config()
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
@@ -366,6 +496,7 @@ def _python_output(code: str) -> str:
     return result.stdout
 
 
+@pytest.mark.tf_only
 def test_thread_settings_apply_in_a_new_process(tmp_path):
     code = (
         "from kerasdl.config import TrainConfig\n"
@@ -381,6 +512,7 @@ def test_thread_settings_apply_in_a_new_process(tmp_path):
     assert _python_output(code).split()[-3:] == ["1", "3", "0"]
 
 
+@pytest.mark.tf_only
 @pytest.mark.parametrize(
     ("settings", "cores", "gpus", "expected"),
     [
@@ -402,6 +534,7 @@ def test_auto_intra_op_threads(settings, cores, gpus, expected):
     assert runner.intra_op_threads(config, cores=cores, gpus=gpus) == expected
 
 
+@pytest.mark.tf_only
 def test_largest_layer_macs_is_batch_times_the_largest_product():
     config = TrainConfig()
     assert runner.largest_layer_macs(config) == 64 * 784 * 256
@@ -412,6 +545,7 @@ def test_largest_layer_macs_is_batch_times_the_largest_product():
     assert runner.largest_layer_macs(regression) == 64 * max(features * 8, 8 * 300, 300)
 
 
+@pytest.mark.tf_only
 def test_auto_threads_apply_in_a_new_process_and_are_recorded(tmp_path):
     code = (
         "import json, pathlib\n"
@@ -429,6 +563,7 @@ def test_auto_threads_apply_in_a_new_process_and_are_recorded(tmp_path):
         assert decided == 1  # the preset is small
 
 
+@pytest.mark.tf_only
 def test_thread_settings_too_late_give_a_notice(tmp_path):
     import tensorflow as tf
 
@@ -454,6 +589,7 @@ def test_thread_settings_too_late_give_a_notice(tmp_path):
     assert TrainConfig().override(parse_assignments(["intra_op_threads=2"])).intra_op_threads == 2
 
 
+@pytest.mark.tf_only
 def test_runner_unrolls_only_runs_long_enough_to_pay_for_the_tracing():
     preset = TrainConfig()
     assert runner.loop_unroll(844 * preset.epochs) == runner.LOOP_UNROLL > 1  # full MNIST
