@@ -14,7 +14,7 @@ import math
 import keras
 import numpy as np
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 
 __all__ = ["FromTorch", "Shifted", "from_torch", "keras_layout"]
 
@@ -208,7 +208,7 @@ _SCHEDULERS = {
 }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("torch_port")
 class Shifted(keras.optimizers.schedules.LearningRateSchedule):
     """A schedule read `offset` steps later: `lr(step) = schedule(step + offset)`.
 
@@ -376,7 +376,7 @@ def _groups(cls, converted, group_variables, group_schedules):
         if unknown:
             raise NotImplementedError(
                 f"torch param group {index} sets {unknown} differently from group 0; a kerasdl "
-                f"{cls.__name__} group may set {sorted(cls.GROUP_CHECKS)}."
+                f"{_registration.plain_name(cls)} group may set {sorted(cls.GROUP_CHECKS)}."
             )
         if group_schedules is None:
             if lr != base_lr:
@@ -543,7 +543,7 @@ def _copy_state(torch_optimizer, params, variables, keras_optimizer, name):
             if key not in slots or not getattr(keras_optimizer, slots[key], None):
                 raise ValueError(
                     f"torch.optim.{name}'s state `{key}` has no slot in the kerasdl optimizer "
-                    f"{type(keras_optimizer).__name__} as configured."
+                    f"{_registration.plain_name(keras_optimizer)} as configured."
                 )
             slot = getattr(keras_optimizer, slots[key])[index]
             array = _numpy(value)

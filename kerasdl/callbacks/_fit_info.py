@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 import sys
 
+from kerasdl import _registration
+
 __all__ = [
     "MAX_LAYERS",
     "callback_name",
@@ -66,7 +68,7 @@ def _short_repr(value) -> str:
     try:
         text = repr(value)
     except Exception:
-        text = f"<{type(value).__name__}>"
+        text = f"<{_registration.plain_name(type(value))}>"
     return text if len(text) <= 200 else text[:199] + "…"
 
 
@@ -276,7 +278,7 @@ def describe_optimizer(optimizer) -> dict:
         config = {}
     return {
         "class": f"{type(optimizer).__module__}.{type(optimizer).__qualname__}",
-        "name": str(getattr(optimizer, "name", "") or type(optimizer).__name__),
+        "name": str(getattr(optimizer, "name", "") or _registration.plain_name(optimizer)),
         "config": config,
     }
 
@@ -285,7 +287,7 @@ def _name_of(item) -> str:
     if isinstance(item, str):
         return item
     name = getattr(item, "name", None) or getattr(item, "__name__", None)
-    return str(name or type(item).__name__)
+    return str(name or _registration.plain_name(type(item)))
 
 
 def loss_name(loss) -> str | None:

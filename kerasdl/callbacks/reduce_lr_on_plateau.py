@@ -7,6 +7,7 @@ import math
 import keras
 from keras import ops
 
+from kerasdl import _registration
 from kerasdl._checks import in_range, non_negative, non_negative_int, one_of, positive
 from kerasdl._values import to_float
 from kerasdl.callbacks._monitor import (
@@ -22,7 +23,7 @@ _STATE_KEYS = ("monitor", "mode", "best", "wait", "cooldown_counter", "last_epoc
 _WHOLE = "optimizer"  # a learning rate that is the whole optimizer's (no parameter groups)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("callbacks")
 class PlateauScaledSchedule(_Schedule):
     """A learning-rate schedule times a factor in a variable: ``scale * schedule(step)``.
 

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import keras
 
 import kerasdl
-from kerasdl import runs
+from kerasdl import _registration, runs
 from kerasdl.callbacks import _fit_info, _views
 from kerasdl.callbacks._monitor import is_better, resolve_mode
 from kerasdl.callbacks.best_checkpoint import BestCheckpointStatus, save_model_atomically
@@ -653,7 +653,7 @@ class Track(keras.callbacks.Callback):
         if getattr(model, "optimizer", None) is not None:
             optimizer = {
                 # its kind ("sgd"), not Keras's instance name ("sgd_135" after 135 others)
-                "name": type(model.optimizer).__name__.lower(),
+                "name": _registration.plain_name(model.optimizer).lower(),
                 "learning_rate": self._learning_rate(),
             }
         writer.emit(

@@ -24,8 +24,9 @@ from typing import ClassVar
 
 import keras
 from keras import ops
+from keras.src.utils.naming import auto_name
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers import _groups
 
 
@@ -134,11 +135,13 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         weight_decay = 0.0 if weight_decay is None else weight_decay
         weight_decay = float(_checks.non_negative("weight_decay", weight_decay))
         maximize = _checks.one_of("maximize", maximize, (False, True))
+        if kwargs.get("name") is None:  # Keras's auto_name(__name__), __name__ being the hint
+            kwargs["name"] = auto_name(_registration.plain_name(self))
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         self.exclude_bias_and_norm = bool(exclude_bias_and_norm)
         self.maximize = bool(maximize)
         self._excluded_names = None
-        self._groups = _groups.normalized(groups, self.GROUP_CHECKS, type(self).__name__)
+        self._groups = _groups.normalized(groups, self.GROUP_CHECKS, _registration.plain_name(self))
         self._membership = None
         self._lr_sources = {}
         self._group_scales = [
@@ -387,6 +390,23 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
     def _apply_weight_decay(self, variables):
         """Off: Keras's decoupled decay would decay a second time (see the module)."""
         return
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        """Keras's, whose two argument errors name the class by its ``__name__`` (for kerasdl's
+        classes the loading hint, see `kerasdl._registration`): raised here with its name."""
+        name = _registration.plain_name(self)
+        if not self.built:
+            raise ValueError(
+                f"To call `stateless_apply`, {name} must be built (i.e. its variables must "
+                "have been created). You can build it via `optimizer.build(trainable_variables)`."
+            )
+        if len(optimizer_variables) != len(self.variables):
+            raise ValueError(
+                "Argument `optimizer_variables` must be a list of tensors corresponding 1:1 to "
+                f"{name}().variables. Received list with length {len(optimizer_variables)}, but "
+                f"expected {len(self.variables)} variables."
+            )
+        return super().stateless_apply(optimizer_variables, grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()

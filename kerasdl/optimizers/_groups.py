@@ -19,7 +19,7 @@ import re
 
 import keras
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 
 SELECTORS = ("variables", "paths", "pattern", "max_rank")
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
@@ -193,7 +193,8 @@ def rebased(schedule, learning_rate):
     if initial is None:
         raise ValueError(
             f"A parameter group's float learning_rate={learning_rate!r} needs the optimizer's "
-            f"schedule {type(schedule).__name__} to have `rebased(initial_learning_rate)` or an "
-            "`initial_learning_rate`; give the group its own LearningRateSchedule instead."
+            f"schedule {_registration.plain_name(schedule)} to have "
+            "`rebased(initial_learning_rate)` or an `initial_learning_rate`; give the group its "
+            "own LearningRateSchedule instead."
         )
     return None, learning_rate / float(keras.ops.convert_to_numpy(initial))

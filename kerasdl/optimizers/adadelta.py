@@ -2,10 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -13,7 +12,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class Adadelta(KerasdlOptimizer):
     """Adadelta (Zeiler, 2012), as PyTorch's `Adadelta`: RMSprop with a unit-correcting step.
 

@@ -2,10 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     constant,
@@ -14,7 +13,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class Adagrad(KerasdlOptimizer):
     """AdaGrad (chapter 3.2.5), as PyTorch's `Adagrad` (epsilon outside the root).
 

@@ -5,7 +5,7 @@ from typing import ClassVar
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -18,7 +18,7 @@ from kerasdl.optimizers._base import (
 _FUSED_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class Adam(KerasdlOptimizer):
     """Adam (chapter 3.2.7), as PyTorch's `Adam` (epsilon added to `sqrt(v_hat)`).
 

@@ -1,12 +1,12 @@
 """AdamW (chapter 3.2.8): Adam with decoupled weight decay, as PyTorch orders it."""
 
-import keras
 from keras import ops
 
+from kerasdl import _registration
 from kerasdl.optimizers.adam import Adam
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class AdamW(Adam):
     """AdamW (chapter 3.2.8), as PyTorch's `AdamW`: shrink `w`, then take Adam's step.
 

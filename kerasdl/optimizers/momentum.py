@@ -2,9 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
+from kerasdl import _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -13,7 +13,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class Momentum(KerasdlOptimizer):
     """Gradient descent with the chapter's momentum (3.2.3): `v` averages the gradients.
 

@@ -2,10 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -18,7 +17,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class NAdam(KerasdlOptimizer):
     """NAdam (Dozat, 2016), as PyTorch's `NAdam`, with its `momentum_decay` schedule.
 

@@ -2,9 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
+from kerasdl import _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -13,7 +13,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class Nesterov(KerasdlOptimizer):
     """Nesterov momentum (chapter 3.2.4), as PyTorch's `SGD(momentum=beta, nesterov=True)`.
 

@@ -2,10 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     checked_rate,
@@ -16,7 +15,7 @@ from kerasdl.optimizers._base import (
 )
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class RAdam(KerasdlOptimizer):
     """RAdam (Liu et al., 2020), as PyTorch's `RAdam`.
 

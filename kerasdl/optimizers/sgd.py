@@ -2,10 +2,9 @@
 
 from typing import ClassVar
 
-import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.optimizers._base import (
     KerasdlOptimizer,
     flag,
@@ -17,7 +16,7 @@ from kerasdl.optimizers._base import (
 from kerasdl.optimizers._groups import is_schedule
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("optimizers")
 class SGD(KerasdlOptimizer):
     """Gradient descent (chapter 3.2.1), as PyTorch's `SGD`, with its `momentum` options.
 

@@ -8,7 +8,7 @@ import types
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -172,7 +172,7 @@ def rebase(schedule, initial_learning_rate):
     """`schedule.rebased(...)`, or a ValueError for a schedule without it (Keras's own)."""
     if not hasattr(schedule, "rebased"):
         raise ValueError(
-            f"{type(schedule).__name__} has no `rebased` (only kerasdl's schedules do): "
+            f"{_registration.plain_name(schedule)} has no `rebased` (only kerasdl's schedules do): "
             "it cannot follow a parameter group's initial_lr."
         )
     return schedule.rebased(initial_learning_rate)

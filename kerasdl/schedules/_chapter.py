@@ -5,12 +5,12 @@ import math
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.schedules import _base
 from kerasdl.schedules._base import LearningRateSchedule as _LearningRateSchedule
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class StepLR(_base.Schedule):
     """Decay by `gamma` every `step_size` epochs (chapter 3.5.1), as PyTorch's `StepLR`.
 
@@ -80,7 +80,7 @@ class StepLR(_base.Schedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class ExponentialLR(_base.Schedule):
     """Decay by `gamma` every epoch (chapter 3.5.1), as PyTorch's `ExponentialLR`.
 
@@ -143,7 +143,7 @@ class ExponentialLR(_base.Schedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class CosineAnnealingLR(_base.Schedule):
     """Cosine annealing from `initial_learning_rate` to `eta_min` over `T_max` epochs (3.5.1).
 
@@ -227,7 +227,7 @@ class CosineAnnealingLR(_base.Schedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class NoamWarmup(_base.Schedule):
     """The Transformer's warmup (chapter 3.5.2): a linear rise, then decay as `1/sqrt(step)`.
 
@@ -303,7 +303,7 @@ class NoamWarmup(_base.Schedule):
         return NoamWarmup(**config)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class LinearWarmup(_base.Schedule):
     """A linear ramp from `initial_learning_rate` into any schedule or constant (3.5.2).
 

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.schedules import _base
 from kerasdl.schedules._epoch import MultiplicativeLR, _milestones
 
@@ -21,7 +21,7 @@ def _schedules(name, schedules):
     return schedules
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class SequentialLR(_base.Schedule):
     """One schedule after another at milestone epochs, as PyTorch's `SequentialLR`.
 
@@ -135,7 +135,7 @@ class SequentialLR(_base.Schedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class ChainedScheduler(_base.Schedule):
     """The product of chainable schedules, as PyTorch's `ChainedScheduler`.
 
@@ -179,9 +179,10 @@ class ChainedScheduler(_base.Schedule):
         self.schedules = _schedules("schedules", schedules)
         for i, schedule in enumerate(self.schedules):
             if not isinstance(schedule, tuple(CHAINABLE)):
-                allowed = ", ".join(c.__name__ for c in CHAINABLE)
+                allowed = ", ".join(_registration.plain_name(c) for c in CHAINABLE)
                 raise ValueError(
-                    f"ChainedScheduler cannot chain {type(schedule).__name__} (schedules[{i}]): "
+                    f"ChainedScheduler cannot chain {_registration.plain_name(schedule)} "
+                    f"(schedules[{i}]): "
                     f"PyTorch's chain is a product of factors only for {allowed}."
                 )
         rates = {s.initial_learning_rate for s in self.schedules}

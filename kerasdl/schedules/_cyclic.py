@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.schedules import _base
 
 
@@ -32,8 +32,8 @@ class _Cyclic(_base.Schedule):
         """
         if not self.cycle_momentum:
             raise ValueError(
-                f"{type(self).__name__} has cycle_momentum=False: PyTorch leaves the momentum "
-                "as it is, there is no momentum schedule."
+                f"{_registration.plain_name(self)} has cycle_momentum=False: PyTorch leaves the "
+                "momentum as it is, there is no momentum schedule."
             )
         return CycledMomentum(self)
 
@@ -52,7 +52,7 @@ class _Cyclic(_base.Schedule):
         self.cycle_momentum = _base.boolean("cycle_momentum", cycle_momentum)
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class CyclicLR(_Cyclic):
     """A rate cycling between `base_lr` and `max_lr` (Smith's CLR), as PyTorch's `CyclicLR`.
 
@@ -189,7 +189,7 @@ class CyclicLR(_Cyclic):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class OneCycleLR(_Cyclic):
     """The 1cycle policy (a warmup to `max_lr`, then annealing), as PyTorch's `OneCycleLR`.
 
@@ -345,7 +345,7 @@ class OneCycleLR(_Cyclic):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class CycledMomentum(_base.Schedule):
     """The momentum PyTorch's `CyclicLR` or `OneCycleLR` sets at each step, as a schedule.
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasdl import _checks
+from kerasdl import _checks, _registration
 from kerasdl.schedules import _base
 
 
@@ -47,7 +47,7 @@ class _EpochSchedule(_base.Schedule):
         }
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class MultiStepLR(_EpochSchedule):
     """Decay by `gamma` at each milestone epoch, as PyTorch's `MultiStepLR`.
 
@@ -104,7 +104,7 @@ class MultiStepLR(_EpochSchedule):
         return {**self._common_config(), "milestones": self.milestones, "gamma": self.gamma}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class ConstantLR(_EpochSchedule):
     """A constant `factor` for the first `total_iters` epochs, as PyTorch's `ConstantLR`.
 
@@ -162,7 +162,7 @@ class ConstantLR(_EpochSchedule):
         return {**self._common_config(), **config}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class LinearLR(_EpochSchedule):
     """A factor going linearly from `start_factor` to `end_factor`, as PyTorch's `LinearLR`.
 
@@ -234,7 +234,7 @@ class LinearLR(_EpochSchedule):
         return {**self._common_config(), **config}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class PolynomialLR(_EpochSchedule):
     """Polynomial decay to 0 over `total_iters` epochs, as PyTorch's `PolynomialLR`.
 
@@ -296,7 +296,7 @@ class _LambdaSchedule(_EpochSchedule):
         return {**self._common_config(), "lr_lambda": lr_lambda}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class LambdaLR(_LambdaSchedule):
     """The rate times a function of the epoch, as PyTorch's `LambdaLR`.
 
@@ -342,7 +342,7 @@ class LambdaLR(_LambdaSchedule):
         return ops.cast(self.lr_lambda(self._epoch(step)), self._dtype())
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class MultiplicativeLR(_LambdaSchedule):
     """The rate times the product of a function over the epochs so far, as `MultiplicativeLR`.
 
@@ -411,7 +411,7 @@ class MultiplicativeLR(_LambdaSchedule):
         return {**super().get_config(), "max_epochs": self.max_epochs}
 
 
-@keras.saving.register_keras_serializable(package="kerasdl")
+@_registration.serializable("schedules")
 class CosineAnnealingWarmRestarts(_base.Schedule):
     """Cosine annealing restarted every `T_i` epochs (SGDR), as `CosineAnnealingWarmRestarts`.
 

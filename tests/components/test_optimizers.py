@@ -135,7 +135,7 @@ def traced_op_types(optimizer, variables):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_fused_kernel_runs_unless_turned_off(cls):
     variables = [keras.Variable(np.ones((3, 2))), keras.Variable(np.ones(2))]
     fused = traced_op_types(cls(weight_decay=0.1), variables)
@@ -146,7 +146,7 @@ def test_fused_kernel_runs_unless_turned_off(cls):
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="traces a TensorFlow graph")
 @pytest.mark.parametrize("fused", [None, False])
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_per_step_values_are_computed_once_per_step(cls, fused):
     """The bias corrections (two `Pow`s) are computed once for all variables, not per variable."""
     variables = [keras.Variable(np.ones((3, 2))) for _ in range(5)]
@@ -155,7 +155,7 @@ def test_per_step_values_are_computed_once_per_step(cls, fused):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_fused_true_refuses_a_stateless_scope(cls):
     """A `keras.StatelessScope` records updates instead of making them, which an in-place kernel
     cannot honour: `fused=True` says so (on TensorFlow Keras's own update code writes through
@@ -169,7 +169,7 @@ def test_fused_true_refuses_a_stateless_scope(cls):
 
 
 @pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="fused=True works there")
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_fused_true_needs_tensorflow(cls):
     with pytest.raises(ValueError, match="`fused=True` needs the TensorFlow backend"):
         cls(fused=True)
@@ -179,15 +179,15 @@ def test_fused_true_needs_tensorflow(cls):
 def test_golden_file_covers_every_optimizer_dtype_and_exclusion():
     cases = [(c["keras"]["class"], c["dtype"]) for c in TRAJECTORIES]
     for cls in ALL:
-        assert (cls.__name__, "float64") in cases
-        assert (cls.__name__, "float32") in cases
+        assert (cls.__qualname__, "float64") in cases
+        assert (cls.__qualname__, "float32") in cases
         decayed = [
             c
             for c in TRAJECTORIES
-            if c["keras"]["class"] == cls.__name__ and c["keras"]["kwargs"].get("weight_decay")
+            if c["keras"]["class"] == cls.__qualname__ and c["keras"]["kwargs"].get("weight_decay")
         ]
-        assert decayed, cls.__name__
-        assert any(not c["torch"]["bias_decays"] for c in decayed), cls.__name__
+        assert decayed, cls.__qualname__
+        assert any(not c["torch"]["bias_decays"] for c in decayed), cls.__qualname__
     exclusions = {c["keras"]["exclusion"] for c in TRAJECTORIES}
     assert exclusions == {None, "exclude_bias_and_norm", "var_names"}
     assert all(c["steps"] >= 100 for c in CASES)
@@ -471,7 +471,7 @@ def test_each_optimizer_takes_the_chapters_first_step():
         with floatx("float64"):
             w = keras.Variable(w0, dtype="float64")
             cls().apply([ops.convert_to_tensor(g, dtype="float64")], [w])
-        assert_close(w.numpy(), want, 1e-12, cls.__name__)
+        assert_close(w.numpy(), want, 1e-12, cls.__qualname__)
 
 
 # ---------------------------------------------------------------------------
@@ -479,7 +479,7 @@ def test_each_optimizer_takes_the_chapters_first_step():
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_keras_weight_decay_machinery_is_off(cls):
     """The base class's decoupled decay does nothing; kerasdl decays in update_step."""
     optimizer = cls(learning_rate=0.5, weight_decay=0.5)
@@ -520,7 +520,7 @@ def _decayed_after_zero_gradient(cls, configure, **kwargs):
     }
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_exclusions_exempt_the_right_variables(cls):
     """With a zero gradient only the decay moves a variable (exactly 0 step otherwise)."""
     none = _decayed_after_zero_gradient(cls, lambda o: None)
@@ -627,7 +627,7 @@ INVALID = [
 @pytest.mark.parametrize(
     "cls, kwargs, message",
     INVALID,
-    ids=[f"{c.__name__}-{'-'.join(k)}" for c, k, _ in INVALID],
+    ids=[f"{c.__qualname__}-{'-'.join(k)}" for c, k, _ in INVALID],
 )
 def test_invalid_arguments(cls, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -683,7 +683,7 @@ OPTION_DEFAULTS = {
 }
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_defaults_are_pytorchs(cls):
     config = cls().get_config()
     for key, value in DEFAULTS[cls].items():
@@ -695,7 +695,7 @@ def test_defaults_are_pytorchs(cls):
     assert config["exclude_from_weight_decay"] is None
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 @pytest.mark.parametrize("lr", ["float", "schedule"])
 def test_config_round_trip(cls, lr):
     learning_rate = (
@@ -716,13 +716,13 @@ def test_config_round_trip(cls, lr):
         assert isinstance(restored._learning_rate, keras.optimizers.schedules.CosineDecay)
     # By registered name, as a saved model finds it.
     serialized = keras.optimizers.serialize(optimizer)
-    assert serialized["registered_name"] == f"kerasdl>{cls.__name__}"
+    assert serialized["registered_name"] == f"kerasdl>{cls.__qualname__}"
     again = keras.optimizers.deserialize(json.loads(json.dumps(serialized)))
     assert type(again) is cls
     assert again.get_config() == config
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_saved_model_keeps_optimizer_and_exclusions(cls, tmp_path):
     """model.save + load_model without custom_objects: same outputs, state, exclusions."""
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
@@ -750,10 +750,10 @@ def test_saved_model_keeps_optimizer_and_exclusions(cls, tmp_path):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="stateless_apply is for JAX")
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_stateless_apply_matches_apply(cls):
     """JAX's stateless path (used by fit) gives the same numbers as `apply`."""
-    kwargs, _ = HAND[cls.__name__]
+    kwargs, _ = HAND[cls.__qualname__]
     stateful = two_steps(cls(**kwargs))[1]
     w = keras.Variable(W0, dtype="float64")
     optimizer = cls(**kwargs)
@@ -793,9 +793,9 @@ def test_golden_file_covers_every_option():
         assert maximized and all(c["torch"]["kwargs"]["maximize"] for c in maximized), name
 
 
-@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__qualname__)
 def test_maximize_is_descent_on_the_negated_gradient(cls):
-    kwargs, _ = HAND[cls.__name__]
+    kwargs, _ = HAND[cls.__qualname__]
     with floatx("float64"):
         ascended = two_steps(cls(**kwargs, maximize=True))
         w = keras.Variable(W0, dtype="float64", name="kernel")
@@ -809,7 +809,7 @@ def test_maximize_is_descent_on_the_negated_gradient(cls):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="fused is TensorFlow's kernel")
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_fused_kernel_covers_amsgrad_and_maximize(cls):
     variables = [keras.Variable(np.ones((3, 2))), keras.Variable(np.ones(2))]
     ams = traced_op_types(cls(amsgrad=True, maximize=True), variables)
@@ -819,7 +819,7 @@ def test_fused_kernel_covers_amsgrad_and_maximize(cls):
     assert not {"ResourceApplyAdam", "ResourceApplyAdamWithAmsgrad"} & set(unfused)
 
 
-@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [Adam, AdamW], ids=lambda c: c.__qualname__)
 def test_amsgrad_keeps_the_maximum_of_v(cls):
     """After a large then a small gradient the AMSGrad step is smaller than Adam's."""
     with floatx("float64"):
@@ -866,7 +866,7 @@ def test_plain_sgd_has_no_momentum_buffer():
         (NAdam, {"momentum_decay": 0.01, "decoupled_weight_decay": True, "weight_decay": 0.1}),
         (RAdam, {"decoupled_weight_decay": True, "weight_decay": 0.1}),
     ],
-    ids=lambda x: x.__name__ if isinstance(x, type) else "-".join(x),
+    ids=lambda x: x.__qualname__ if isinstance(x, type) else "-".join(x),
 )
 def test_options_round_trip(cls, kwargs, tmp_path):
     optimizer = cls(**kwargs)

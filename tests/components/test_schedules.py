@@ -452,7 +452,7 @@ def test_config_round_trips(key):
     np.testing.assert_array_equal(evaluate(clone, steps), evaluate(schedule, steps))
 
     serialized = keras.optimizers.schedules.serialize(schedule)
-    assert serialized["registered_name"] == f"kerasdl>{type(schedule).__name__}"
+    assert serialized["registered_name"] == f"kerasdl>{type(schedule).__qualname__}"
     revived = keras.optimizers.schedules.deserialize(json.loads(json.dumps(serialized)))
     assert type(revived) is type(schedule)
     assert revived.get_config() == config
