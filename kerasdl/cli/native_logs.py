@@ -80,12 +80,17 @@ def import_runner():
     """
     if not verbose():
         os.environ.setdefault(ENV_TF_LOG_LEVEL, "2")
-    if configured_backend() == "tensorflow":
+    backend = configured_backend()
+    if backend == "tensorflow":
         import_tensorflow_without_jax()
     import keras  # noqa: F401  (the backend, see above)
 
     from kerasdl import runner
 
+    if backend == "jax":
+        from kerasdl.run.setup import use_jax_compilation_cache
+
+        use_jax_compilation_cache()  # before anything compiles
     return runner
 
 

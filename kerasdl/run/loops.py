@@ -83,11 +83,17 @@ class TrainingLoop:
 
         Args:
             run: The run.
-            test_data: The test ``tf.data.Dataset``.
+            test_data: The test ``tf.data.Dataset``, or on JAX the arrays ``(x, y)``
+                (`kerasdl.run.setup.load_data`), batched by ``eval_batch_size``.
 
         Returns:
             ``{metric: value}``, the values as Keras gives them.
         """
+        if isinstance(test_data, tuple):
+            x, y = test_data
+            return run.model.evaluate(
+                x, y, batch_size=run.config.eval_batch_size, verbose=0, return_dict=True
+            )
         return run.model.evaluate(test_data, verbose=0, return_dict=True)
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "read_file_data",
     "run_directory",
     "start_backend",
+    "use_jax_compilation_cache",
     "worker_role",
 ]
 
@@ -84,8 +85,9 @@ class RunData:
     Attributes:
         dataset: The loaded `kerasdl.data.Dataset` (its arrays).
         steps_per_epoch: Optimizer steps in an epoch.
-        validation: The validation ``tf.data.Dataset``, or None without a validation split.
-        test: The test ``tf.data.Dataset``.
+        validation: The validation ``tf.data.Dataset`` (on the JAX backend the arrays
+            ``(x_val, y_val)``: see `load_data`), or None without a validation split.
+        test: The test ``tf.data.Dataset`` (on JAX ``(x_test, y_test)``).
         notices: ``(level, message)`` warnings for ``notice`` events (a data fallback).
     """
 
@@ -207,6 +209,49 @@ def _import_frameworks() -> None:
     kerasdl.register_all()
 
 
+#: The folder of `use_jax_compilation_cache` inside `kerasdl.data.cache_dir`.
+JAX_CACHE_FOLDER = "jax-compilation"
+#: ``KERASDL_JAX_CACHE=0`` turns `use_jax_compilation_cache` off.
+ENV_JAX_CACHE = "KERASDL_JAX_CACHE"
+JAX_CACHE_MAX_BYTES = 256 * 2**20
+
+
+def use_jax_compilation_cache() -> str | None:
+    """Keep JAX's compiled programs on disk, so a later run of the same model loads them.
+
+    The CLI calls it when it loads the JAX backend (`kerasdl.cli.native_logs.import_runner`),
+    before anything compiles (JAX decides once a process whether it uses the cache); Python
+    callers of `kerasdl.runner.train` may call it themselves.
+
+    A run on JAX compiles its programs with XLA before the first steps: the train and
+    evaluation loops, the initializers, the metrics, several seconds in all on 2 cores
+    (``docs/benchmarks.md``). JAX's persistent compilation cache stores each program under a
+    key of its whole computation, compile options, JAX version and device, so a run of the same
+    model and sizes later loads the very same executable (the same results) instead. The cache
+    is `kerasdl.data.cache_dir` / `JAX_CACHE_FOLDER`, unless the user set
+    ``JAX_COMPILATION_CACHE_DIR`` (then JAX's own setting stands); ``KERASDL_JAX_CACHE=0``
+    leaves JAX's default (no cache). Programs that compiled in under 0.05 s are not stored, and
+    JAX evicts the least recently used beyond `JAX_CACHE_MAX_BYTES` (the preset's programs take
+    about 0.4 MB).
+
+    Returns:
+        The cache folder used, or None when off.
+    """
+    import os
+
+    import jax
+
+    from kerasdl.data import cache_dir
+
+    if os.environ.get(ENV_JAX_CACHE, "1").strip() == "0":
+        return None
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(cache_dir() / JAX_CACHE_FOLDER)
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+    jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
+    return folder
+
+
 def _one_step_per_call(config) -> str:
     why = (
         "kerasdl's multi-worker loop runs one step per call"
@@ -257,15 +302,16 @@ def load_data(config, dataset=None) -> RunData:
 
     if dataset is None:
         dataset = data.load_dataset(config, decoded=False)  # MNIST's inputs as uint8 codes
+    on_jax = keras.backend.backend() == "jax"
     keras.utils.set_random_seed(config.seed)
-    validation = None
-    if len(dataset.y_val):
-        validation = data.make_tf_dataset(
-            dataset.x_val, dataset.y_val, config.eval_batch_size, shuffle=False
-        )
-    test = data.make_tf_dataset(
-        dataset.x_test, dataset.y_test, config.eval_batch_size, shuffle=False
-    )
+
+    def evaluation(x, y):
+        if on_jax:  # arrays, batched by Keras: no tf.data pipeline to convert batch by batch
+            return (x, y)
+        return data.make_tf_dataset(x, y, config.eval_batch_size, shuffle=False)
+
+    validation = evaluation(dataset.x_val, dataset.y_val) if len(dataset.y_val) else None
+    test = evaluation(dataset.x_test, dataset.y_test)
     return RunData(
         dataset=dataset,
         steps_per_epoch=-(-len(dataset.y_train) // config.batch_size),

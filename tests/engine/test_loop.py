@@ -412,6 +412,35 @@ def test_auto_takes_kerasdls_loop_on_jax_when_jitted():
     assert loops.loop_name(config, None, model) == "fit"
 
 
+@pytest.mark.skipif(not ON_JAX, reason="JAX's compilation cache")
+def test_jax_programs_are_kept_in_kerasdls_cache_unless_turned_off(tmp_path, monkeypatch):
+    import jax
+    from jax._src import compilation_cache  # test only: JAX decides once a process
+
+    from kerasdl.run import setup
+
+    saved = {k: jax.config.values[k] for k in ("jax_compilation_cache_dir",)}
+    monkeypatch.setenv("KERASDL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    compilation_cache.reset_cache()  # as a fresh CLI process, where nothing compiled yet
+    try:
+        monkeypatch.setenv("KERASDL_JAX_CACHE", "0")
+        assert setup.use_jax_compilation_cache() is None
+        monkeypatch.delenv("KERASDL_JAX_CACHE")
+        folder = setup.use_jax_compilation_cache()
+        assert folder == str(tmp_path / setup.JAX_CACHE_FOLDER)
+        assert jax.config.values["jax_compilation_cache_dir"] == folder
+        model, x, y = _linear_problem(0.05)
+        _fit_linear(model, x, y, [], epochs=1)  # compiles the loop's program
+        assert any((tmp_path / setup.JAX_CACHE_FOLDER).iterdir())
+        monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "users"))
+        assert setup.use_jax_compilation_cache() == str(tmp_path / "users")  # the user's own
+    finally:
+        for key, value in saved.items():
+            jax.config.update(key, value)
+        compilation_cache.reset_cache()
+
+
 @pytest.mark.tf_only
 def test_auto_takes_fit_with_xla_and_under_a_strategy():
     config = _config()
