@@ -1,5 +1,7 @@
 """PyTorch's compositions of schedulers: SequentialLR and ChainedScheduler."""
 
+import copy
+
 import keras
 from keras import ops
 
@@ -21,6 +23,21 @@ def _schedules(name, schedules):
     return schedules
 
 
+def _in_dtype(schedule, dtype):
+    """`schedule` computing in `dtype` when it did not set its own (`dtype=None`): a shallow
+    copy, so the member given is not changed; a nested composite's members and a warmup's
+    `after` likewise. Keras's schedules (no `dtype`) and members with their own are as given."""
+    if dtype is None or not isinstance(schedule, _base.Schedule) or schedule.dtype is not None:
+        return schedule
+    member = copy.copy(schedule)
+    member.dtype = dtype
+    if isinstance(member, (SequentialLR, ChainedScheduler)):
+        member._members = [_in_dtype(s, dtype) for s in member.schedules]
+    if isinstance(getattr(member, "after", None), _base.Schedule):
+        member.after = _in_dtype(member.after, dtype)
+    return member
+
+
 @_registration.serializable("schedules")
 class SequentialLR(_base.Schedule):
     """One schedule after another at milestone epochs, as PyTorch's `SequentialLR`.
@@ -40,7 +57,8 @@ class SequentialLR(_base.Schedule):
     rate the sequence had the epoch before and multiplies on, from `lr_lambda(0)`:
     `lr = lr(m_i - 1) * lr_lambda(0) * lr_lambda(1) * ... * lr_lambda(epoch - m_i)`.
     In PyTorch every member shares the group's `initial_lr`; here each member has its own
-    rate (give them the same to be PyTorch's). The members compute in their own dtype.
+    rate (give them the same to be PyTorch's). A member without a `dtype` of its own computes
+    in the sequence's.
 
     Args:
         schedules: list of `LearningRateSchedule`s (kerasdl's or Keras's), one more than
@@ -49,8 +67,9 @@ class SequentialLR(_base.Schedule):
             schedule starts.
         steps_per_epoch: int `>= 1`, optimizer steps in an epoch. Defaults to `1`.
         name: str, the name scope of the computation. Defaults to `"SequentialLR"`.
-        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
-            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
+        dtype: `None` or a float dtype, the dtype of the rate, and of the members that leave
+            theirs `None`. `None` (the default) is `keras.backend.floatx()` when called:
+            float32, or float64 in a float64 run.
 
     Examples:
         >>> warmup = kerasdl.schedules.LinearLR(0.1, start_factor=0.5, total_iters=2)
@@ -76,13 +95,14 @@ class SequentialLR(_base.Schedule):
         self.steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
         self.name = name
         self.dtype = _base.check_dtype(dtype)
+        self._members = [_in_dtype(s, self.dtype) for s in self.schedules]
 
     @property
     def initial_learning_rate(self):
         return getattr(self.schedules[0], "initial_learning_rate", None)
 
     def _member(self, i, step):
-        schedule = self.schedules[i]
+        schedule = self._members[i]
         if i == 0:
             return ops.cast(schedule(step), self._dtype())
         start = self.milestones[i - 1] * self.steps_per_epoch
@@ -159,8 +179,9 @@ class ChainedScheduler(_base.Schedule):
         schedules: non-empty list of chainable kerasdl schedules with one
             `initial_learning_rate`.
         name: str, the name scope of the computation. Defaults to `"ChainedScheduler"`.
-        dtype: `None` or a float dtype, the dtype of the rate. `None` (the default) is
-            `keras.backend.floatx()` when called: float32, or float64 in a float64 run.
+        dtype: `None` or a float dtype, the dtype of the rate, and of the members that leave
+            theirs `None`. `None` (the default) is `keras.backend.floatx()` when called:
+            float32, or float64 in a float64 run.
 
     Examples:
         >>> constant = kerasdl.schedules.ConstantLR(0.1, factor=0.5, total_iters=2)
@@ -194,10 +215,11 @@ class ChainedScheduler(_base.Schedule):
         self.initial_learning_rate = rates.pop()
         self.name = name
         self.dtype = _base.check_dtype(dtype)
+        self._members = [_in_dtype(s, self.dtype) for s in self.schedules]
 
     def _factor(self, step):
         factor = None
-        for schedule in self.schedules:
+        for schedule in self._members:
             f = ops.cast(schedule._factor(step), self._dtype())
             factor = f if factor is None else ops.multiply(factor, f)
         return factor
