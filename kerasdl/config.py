@@ -97,6 +97,7 @@ __all__ = [
     "initializer_spec",
     "loss_spec",
     "model_source",
+    "momentum_spec",
     "monitors",
     "optimizer_spec",
     "parse_assignments",
@@ -734,6 +735,27 @@ class ScheduleConfig:
     )
     three_phase: bool = setting(
         False, help="onecycle: a third phase, back to the first rate before the end"
+    )
+    cycle_momentum: bool = setting(
+        True,
+        help="cyclic, onecycle: cycle the momentum (the Adam family: beta_1) against the rate",
+        doc="PyTorch's default; an optimizer with neither (adagrad, adadelta) needs false, as "
+        "PyTorch raises there; the cycle sets every group's momentum, so `optimizer.momentum` / "
+        "`beta_1` and a group's stay unset ([schedules.md](schedules.md#momentum-cycling))",
+    )
+    base_momentum: float | None = setting(
+        None,
+        help="cyclic, onecycle: the momentum at the peak rate",
+        rule=_UNIT,
+        doc="none: PyTorch's, 0.8 (cyclic) or 0.85 (onecycle); none unless one of them cycles "
+        "it",
+    )
+    max_momentum: float | None = setting(
+        None,
+        help="cyclic, onecycle: the momentum at the lowest rate",
+        rule=_UNIT,
+        doc="none: PyTorch's, 0.9 (cyclic) or 0.95 (onecycle); none unless one of them cycles "
+        "it",
     )
 
 
@@ -1409,8 +1431,9 @@ def _check_agreement(c: TrainConfig):
     )
     _check_model(c.model)
     _check_data(c.data)
-    _check_optimizer(c.optimizer)
+    _check_optimizer(c.optimizer, cycled=momentum_spec(c) is not None)
     _check_schedule(c.schedule, c)
+    _check_cycled_momentum(c)
     if c.task is not None:  # else a file's task is known once it is loaded
         check_task(c, c.task)
 
@@ -1496,7 +1519,8 @@ def _check_loss(lo: LossConfig, task: str, what: str):
         )
 
 
-def _check_optimizer(o: OptimizerConfig):
+def _check_optimizer(o: OptimizerConfig, cycled: bool = False):
+    """``cycled``: the schedule cycles the momentum (a scheduled momentum takes nesterov)."""
     for name in _OPTIONAL_OPTIMIZER_PARAMS:
         value = getattr(o, name)
         if value is None:
@@ -1512,13 +1536,14 @@ def _check_optimizer(o: OptimizerConfig):
         _check(
             "optimizer.nesterov",
             o.nesterov,
-            (o.momentum or 0) > 0 and not o.dampening,
-            "false unless optimizer.momentum > 0 and optimizer.dampening is 0 or none",
+            ((o.momentum or 0) > 0 or cycled) and not o.dampening,
+            "false unless optimizer.momentum > 0 (or the schedule cycles it) and "
+            "optimizer.dampening is 0 or none",
         )
-    _check_groups(o)
+    _check_groups(o, cycled)
 
 
-def _check_groups(o: OptimizerConfig):
+def _check_groups(o: OptimizerConfig, cycled: bool = False):
     """Each [[optimizer.groups]] table sets only what its optimizer takes per group."""
     allowed = ("learning_rate", "weight_decay", *OPTIMIZER_PARAMS[o.name])
     for i, group in enumerate(o.groups):
@@ -1539,8 +1564,9 @@ def _check_groups(o: OptimizerConfig):
             _check(
                 f"optimizer.groups[{i}].nesterov",
                 True,
-                (momentum or 0) > 0 and not dampening,
-                "false unless the group's momentum > 0 and its dampening is 0 or none",
+                ((momentum or 0) > 0 or cycled) and not dampening,
+                "false unless the group's momentum > 0 (or the schedule cycles it) and its "
+                "dampening is 0 or none",
             )
 
 
@@ -1567,6 +1593,43 @@ def _check_schedule(s: ScheduleConfig, c: TrainConfig):
             s.warmup_epochs == 0,
             "0 with the 'noam' schedule (it warms up over schedule.warmup_steps)",
         )
+
+
+#: The schedules whose `cycle_momentum` cycles the optimizer's momentum (PyTorch's per-batch).
+CYCLING_SCHEDULES = ("cyclic", "onecycle")
+
+
+def _check_cycled_momentum(c: TrainConfig):
+    """PyTorch's rule: a cycling schedule needs an optimizer with a momentum or ``betas``, and
+    it sets every group's (so none is given); ``base_/max_momentum`` only where it cycles."""
+    s, o = c.schedule, c.optimizer
+    cycles = s.name in CYCLING_SCHEDULES and s.cycle_momentum
+    if not cycles:
+        why = (
+            "cycle_momentum is false"
+            if s.name in CYCLING_SCHEDULES
+            else f"schedule {s.name!r} (only {' and '.join(map(repr, CYCLING_SCHEDULES))} cycle it)"
+        )
+        for name in ("base_momentum", "max_momentum"):
+            value = getattr(s, name)
+            _check(f"schedule.{name}", value, value is None, f"unset (none): {why}")
+        return
+    key = momentum_spec(c)
+    takers = [n for n, params in OPTIMIZER_PARAMS.items() if {"momentum", "beta_1"} & set(params)]
+    _check(
+        "schedule.cycle_momentum",
+        True,
+        key is not None,
+        f"false with optimizer {o.name!r}: it has no momentum or beta_1 to cycle (PyTorch's "
+        f"{SCHEDULES[s.name]} raises too); the optimizers with one: {', '.join(takers)}",
+    )
+    why = (
+        f"unset (none) while schedule.cycle_momentum is true: {s.name!r} sets it at every "
+        "step (schedule.base_momentum, schedule.max_momentum), as PyTorch's"
+    )
+    _check(f"optimizer.{key}", getattr(o, key), getattr(o, key) is None, why)
+    for i, group in enumerate(o.groups):
+        _check(f"optimizer.groups[{i}].{key}", group.get(key), key not in group, why)
 
 
 def parse_assignments(items: typing.Iterable[str]) -> dict[str, str]:
@@ -1634,6 +1697,19 @@ def optimizer_spec(config: TrainConfig) -> tuple[str, dict]:
     if o.groups:
         kwargs["groups"] = [dict(group) for group in o.groups]
     return OPTIMIZERS[o.name], kwargs
+
+
+def momentum_spec(config: TrainConfig) -> str | None:
+    """The optimizer argument a cycling schedule sets at every step, as PyTorch's ``CyclicLR``
+    and ``OneCycleLR`` with ``cycle_momentum``: ``"beta_1"`` for the Adam family (PyTorch's
+    ``betas[0]``), ``"momentum"`` for sgd, momentum, nesterov and rmsprop; None when the
+    schedule does not cycle it or the optimizer has neither (adagrad, adadelta: `validate`
+    rejects that)."""
+    s = config.schedule
+    if s.name not in CYCLING_SCHEDULES or not s.cycle_momentum:
+        return None
+    params = OPTIMIZER_PARAMS[config.optimizer.name]
+    return next((key for key in ("beta_1", "momentum") if key in params), None)
 
 
 def loss_spec(config: TrainConfig) -> tuple[str, dict]:
@@ -1708,6 +1784,15 @@ def _cosine_kwargs(c, s, spe):
     return _epoch_kwargs(c, spe, T_max=t_max, eta_min=s.eta_min)
 
 
+def _momentum_kwargs(s):
+    """``cycle_momentum`` and the momentum bounds given (unset: the class's, PyTorch's)."""
+    kwargs = {"cycle_momentum": s.cycle_momentum}
+    for name in ("base_momentum", "max_momentum"):
+        if getattr(s, name) is not None:
+            kwargs[name] = getattr(s, name)
+    return kwargs
+
+
 def _cyclic_kwargs(c, s, spe):
     lr = c.optimizer.learning_rate
     max_lr = s.max_lr if s.max_lr is not None else 10 * lr
@@ -1718,6 +1803,7 @@ def _cyclic_kwargs(c, s, spe):
         "step_size_down": s.step_size_down,
         "mode": s.mode,
         "gamma": s.gamma,
+        **_momentum_kwargs(s),
     }
 
 
@@ -1730,6 +1816,7 @@ def _onecycle_kwargs(c, s, spe):
         "div_factor": s.div_factor,
         "final_div_factor": s.final_div_factor,
         "three_phase": s.three_phase,
+        **_momentum_kwargs(s),
     }
 
 

@@ -25,8 +25,9 @@ training loss became NaN or infinite), ``interrupted`` (``KeyboardInterrupt``, r
 ``failed`` (any other exception, re-raised).
 
 Only `train`, `RunSummary`, `STATUSES`, `STATE_VERSION` and the builders
-(`build_learning_rate`, `build_optimizer`, `build_loss`, `build_metrics`, `make_strategy`,
-from `kerasdl.run.builders`) are public; the rest of the engine is in `kerasdl.run`.
+(`build_learning_rate`, `build_momentum`, `build_optimizer`, `build_loss`, `build_metrics`,
+`make_strategy`, from `kerasdl.run.builders`) are public; the rest of the engine is in
+`kerasdl.run`.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from kerasdl.run.builders import (
     build_learning_rate,
     build_loss,
     build_metrics,
+    build_momentum,
     build_optimizer,
     make_strategy,
 )
@@ -63,6 +65,7 @@ __all__ = [
     "build_learning_rate",
     "build_loss",
     "build_metrics",
+    "build_momentum",
     "build_optimizer",
     "make_strategy",
     "train",

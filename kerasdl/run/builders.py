@@ -13,6 +13,7 @@ from kerasdl.config import (
     ConfigError,
     TrainConfig,
     loss_spec,
+    momentum_spec,
     optimizer_spec,
     schedule_spec,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "build_learning_rate",
     "build_loss",
     "build_metrics",
+    "build_momentum",
     "build_optimizer",
     "make_strategy",
     "strategy_scope",
@@ -80,18 +82,58 @@ def build_learning_rate(
     return learning_rate
 
 
-def build_optimizer(config: TrainConfig, learning_rate):
+def build_momentum(config: TrainConfig, steps_per_epoch: int) -> dict:
+    """The momentum a cycling schedule sets, as PyTorch's ``CyclicLR`` / ``OneCycleLR`` with
+    ``cycle_momentum`` do: ``{"beta_1": m}`` (the Adam family), ``{"momentum": m}`` (sgd,
+    momentum, nesterov, rmsprop), or ``{}`` when the schedule does not cycle it
+    (`kerasdl.config.momentum_spec`)::
+
+        m = schedule.momentum_schedule()           # a CycledMomentum of the config's schedule
+        if schedule.warmup_epochs:  m = LinearWarmup(after=m, warmup_steps=...,
+                                                     initial_learning_rate=max_momentum)
+
+    During a warmup the momentum holds the cycle's first value, ``max_momentum`` (what PyTorch's
+    scheduler sets when it is made), and the cycle then starts with the schedule's step 0.
+
+    Args:
+        config: A validated config.
+        steps_per_epoch: Optimizer steps in an epoch, ``>= 1``.
+
+    Returns:
+        The keyword argument of `build_optimizer` (``cycled``).
+    """
+    import kerasdl.schedules
+
+    key = momentum_spec(config)
+    if key is None:
+        return {}
+    spec = schedule_spec(config, steps_per_epoch)
+    schedule = getattr(kerasdl.schedules, spec["class"])(**spec["kwargs"])
+    momentum = schedule.momentum_schedule()
+    if spec["warmup_steps"] > 0:
+        momentum = kerasdl.schedules.LinearWarmup(
+            after=momentum,
+            warmup_steps=spec["warmup_steps"],
+            initial_learning_rate=schedule.max_momentum,
+        )
+    return {key: momentum}
+
+
+def build_optimizer(config: TrainConfig, learning_rate, cycled: dict | None = None):
     """The kerasdl optimizer of ``config.optimizer`` with ``learning_rate`` (a float or a
     schedule, e.g. from `build_learning_rate`) and the config's hyperparameters::
 
         kerasdl.optimizers.<name>(learning_rate=learning_rate, weight_decay=..., ...)
 
-    Build it inside a ``tf.distribute`` strategy's scope, so its variables are placed there.
+    ``cycled`` (from `build_momentum`) gives the momentum or ``beta_1`` schedule of a cycling
+    schedule. Build it inside a ``tf.distribute`` strategy's scope, so its variables are placed
+    there.
     """
     import kerasdl.optimizers
 
     name, kwargs = optimizer_spec(config)
     kwargs["learning_rate"] = learning_rate
+    kwargs.update(cycled or {})
     return getattr(kerasdl.optimizers, name)(**kwargs)
 
 

@@ -32,6 +32,7 @@ from kerasdl.run.builders import (
     build_learning_rate,
     build_loss,
     build_metrics,
+    build_momentum,
     build_optimizer,
     make_strategy,
     strategy_scope,
@@ -357,7 +358,9 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
     with strategy_scope(backend.strategy):
         model, notices = build_model_with_notices(config, data.dataset)
         model.compile(
-            optimizer=build_optimizer(config, learning_rate),
+            optimizer=build_optimizer(
+                config, learning_rate, build_momentum(config, data.steps_per_epoch)
+            ),
             loss=build_loss(config),
             metrics=build_metrics(data.dataset.task),
             steps_per_execution=backend.steps_per_execution,

@@ -88,7 +88,7 @@ def test_field_paths_lists_every_field_with_its_default():
 
 def test_default_toml_round_trips_through_a_file(tmp_path):
     text = TrainConfig().to_toml()
-    assert "momentum" not in text  # None values are left out
+    assert "\nmomentum" not in text and "base_momentum" not in text  # None values left out
     assert text.startswith("seed = 42\n")
     path = tmp_path / "run.toml"
     path.write_text(text)
@@ -203,6 +203,18 @@ def valid_configs(draw):
     l2 = draw(_POSITIVE) if regularizer in ("l2", "l1l2") else 0.0
     lr = draw(_POSITIVE)
     schedule = draw(st.sampled_from(list(cfg.SCHEDULES)))
+    # A cycling schedule's momentum: only with an optimizer that has one, left unset there.
+    cycled = {"momentum", "beta_1"} & set(cfg.OPTIMIZER_PARAMS[optimizer])
+    cycles = (
+        schedule in cfg.CYCLING_SCHEDULES
+        and bool(cycled)
+        and all(optional[k] is None for k in cycled)
+        and draw(st.booleans())
+    )
+    momentum_bounds = {
+        name: draw(st.none() | _UNIT) if cycles else None
+        for name in ("base_momentum", "max_momentum")
+    }
     loss = (
         "cross_entropy"
         if task == "classification"
@@ -261,6 +273,8 @@ def valid_configs(draw):
             t_max=draw(st.none() | st.integers(1, 1000)),
             eta_min=draw(st.floats(0.0, lr)),
             warmup_epochs=0 if schedule == "noam" else draw(st.integers(0, epochs - 1)),
+            cycle_momentum=cycles or schedule not in cfg.CYCLING_SCHEDULES,
+            **momentum_bounds,
         ),
         early_stopping=cfg.EarlyStoppingConfig(
             enabled=draw(st.booleans()),
