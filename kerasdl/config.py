@@ -91,6 +91,7 @@ __all__ = [
     "PlateauConfig",
     "ScheduleConfig",
     "TrainConfig",
+    "check_classes",
     "check_task",
     "field_paths",
     "field_specs",
@@ -168,6 +169,9 @@ LOSSES = {
     "smooth_l1": "SmoothL1",
 }
 CLASSIFICATION_LOSSES = ("cross_entropy",)
+#: The classes of the named classification datasets (a file's are known once it is loaded:
+#: `check_classes`); `kerasdl.data.IMAGE_DATASETS` agrees (tests/cli/test_config_loss.py).
+NUM_CLASSES = {"mnist": 10, "mnist-mini": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 REGRESSION_LOSSES = ("mse", "mae", "huber", "smooth_l1")
 #: Config name -> class in `kerasdl.optimizers`.
 OPTIMIZERS = {
@@ -503,6 +507,25 @@ class LossConfig:
     label_smoothing: float = setting(
         0.0, help="label smoothing", rule=_UNIT, doc="0 unless `cross_entropy`"
     )
+    weight: list[float] | None = setting(
+        None,
+        help="cross_entropy: PyTorch's weight, one rescaling factor per class, e.g. 1,1,2",
+        rule=Each(_NON_NEGATIVE, MAX_UNITS),
+        doc="none: every class 1 (the preset's loss, unchanged); else one number >= 0 per class "
+        "(10 for mnist, 100 for cifar100, a file's classes once it is loaded), not all 0. With "
+        "`weight` or `ignore_index` the loss is PyTorch's `CrossEntropyLoss(weight=..., "
+        "ignore_index=...)`: each batch's mean is over the summed weights of its kept targets "
+        "([losses.md](losses.md#in-the-config))",
+    )
+    ignore_index: int | None = setting(
+        None,
+        help="cross_entropy: a class whose samples add nothing to the loss (PyTorch's "
+        "ignore_index)",
+        rule=Int(0, MAX_UNITS - 1),
+        doc="none: every class counts (PyTorch's default -100 matches no label: the labels are "
+        "class indices `0 .. classes - 1`, a file's in the sorted order of its labels); else a "
+        "class index below the number of classes; the accuracy still counts those samples",
+    )
     delta: float = setting(1.0, help="huber: where quadratic turns linear", rule=_POSITIVE)
     beta: float = setting(1.0, help="smooth_l1: where quadratic turns linear", rule=_NON_NEGATIVE)
 
@@ -747,15 +770,13 @@ class ScheduleConfig:
         None,
         help="cyclic, onecycle: the momentum at the peak rate",
         rule=_UNIT,
-        doc="none: PyTorch's, 0.8 (cyclic) or 0.85 (onecycle); none unless one of them cycles "
-        "it",
+        doc="none: PyTorch's, 0.8 (cyclic) or 0.85 (onecycle); none unless one of them cycles it",
     )
     max_momentum: float | None = setting(
         None,
         help="cyclic, onecycle: the momentum at the lowest rate",
         rule=_UNIT,
-        doc="none: PyTorch's, 0.9 (cyclic) or 0.95 (onecycle); none unless one of them cycles "
-        "it",
+        doc="none: PyTorch's, 0.9 (cyclic) or 0.95 (onecycle); none unless one of them cycles it",
     )
 
 
@@ -1457,6 +1478,8 @@ def check_task(config: TrainConfig, task: str, reason: str = "") -> None:
     else:
         what = " for a regression dataset"
     _check_loss(c.loss, task, what)
+    if task == "classification" and c.data.name in NUM_CLASSES:
+        check_classes(c, NUM_CLASSES[c.data.name])
     watchable = monitors(task, validation=c.validation_split > 0)
     note = " (validation_split is 0: no val_ quantities)" if c.validation_split == 0 else ""
     if c.data.name == FILE_DATASET and c.validation_split > 0:
@@ -1516,6 +1539,44 @@ def _check_loss(lo: LossConfig, task: str, what: str):
             lo.label_smoothing,
             lo.label_smoothing == 0,
             "0.0 unless cross_entropy",
+        )
+        for name in ("weight", "ignore_index"):
+            value = getattr(lo, name)
+            _check(f"loss.{name}", value, value is None, "unset (none) unless cross_entropy")
+    if lo.weight is not None:
+        _check(
+            "loss.weight",
+            lo.weight,
+            sum(lo.weight) > 0,
+            "none or one number >= 0 per class, not all 0 (PyTorch's mean divides by them)",
+        )
+
+
+def check_classes(config: TrainConfig, num_classes: int, where: str = "") -> None:
+    """Check the fields sized by the number of classes: ``loss.weight`` and ``ignore_index``.
+
+    `TrainConfig.validate` calls it for the named datasets (`NUM_CLASSES`); the runner calls it
+    again once a file is loaded, with ``where`` saying which (``" in data/train.csv"``).
+
+    Raises:
+        ConfigError: ``loss.weight: got [1.0, 2.0]; allowed: a list of 10 numbers >= 0, one
+            per class of the 'mnist' dataset``.
+    """
+    lo = config.loss
+    of = where or f" of the {config.data.name!r} dataset"
+    if lo.weight is not None:
+        _check(
+            "loss.weight",
+            lo.weight,
+            len(lo.weight) == num_classes,
+            f"a list of {num_classes} numbers >= 0, one per class{of}",
+        )
+    if lo.ignore_index is not None:
+        _check(
+            "loss.ignore_index",
+            lo.ignore_index,
+            lo.ignore_index < num_classes,
+            f"none or a class index in [0, {num_classes}) (the {num_classes} classes{of})",
         )
 
 
@@ -1713,10 +1774,19 @@ def momentum_spec(config: TrainConfig) -> str | None:
 
 
 def loss_spec(config: TrainConfig) -> tuple[str, dict]:
-    """``("SparseCategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.0})``..."""
+    """``("SparseCategoricalCrossentropy", {"from_logits": True, "label_smoothing": 0.0})``...
+
+    With ``loss.weight`` or ``ignore_index`` set, cross-entropy also gets them and PyTorch's
+    ``reduction="mean"`` (over the summed weights of the kept targets), so that it equals
+    ``torch.nn.CrossEntropyLoss(weight=..., ignore_index=..., label_smoothing=...)``; without
+    them the arguments are the preset's (Keras's mean over the batch, equal to PyTorch's then).
+    """
     lo = config.loss
     if lo.name == "cross_entropy":
-        return LOSSES[lo.name], {"from_logits": True, "label_smoothing": lo.label_smoothing}
+        kwargs = {"from_logits": True, "label_smoothing": lo.label_smoothing}
+        if lo.weight is not None or lo.ignore_index is not None:
+            kwargs.update(weight=lo.weight, ignore_index=lo.ignore_index, reduction="mean")
+        return LOSSES[lo.name], kwargs
     if lo.name == "huber":
         return LOSSES[lo.name], {"delta": lo.delta}
     if lo.name == "smooth_l1":

@@ -12,6 +12,7 @@ from kerasdl.config import (
     METRICS,
     ConfigError,
     TrainConfig,
+    check_classes,
     loss_spec,
     momentum_spec,
     optimizer_spec,
@@ -137,10 +138,22 @@ def build_optimizer(config: TrainConfig, learning_rate, cycled: dict | None = No
     return getattr(kerasdl.optimizers, name)(**kwargs)
 
 
-def build_loss(config: TrainConfig):
-    """The kerasdl loss of ``config.loss`` (cross-entropy on logits for classification)."""
+def build_loss(config: TrainConfig, num_classes: int | None = None):
+    """The kerasdl loss of ``config.loss`` (cross-entropy on logits for classification; with
+    ``loss.weight`` or ``ignore_index``, PyTorch's ``CrossEntropyLoss`` with them).
+
+    Args:
+        config: A validated config.
+        num_classes: The data's classes, or None (regression, or not known): ``loss.weight``
+            and ``ignore_index`` are checked against it (`kerasdl.config.check_classes`).
+
+    Raises:
+        ConfigError: ``loss.weight`` or ``ignore_index`` does not fit ``num_classes``.
+    """
     import kerasdl.losses
 
+    if num_classes is not None:
+        check_classes(config, num_classes)
     name, kwargs = loss_spec(config)
     return getattr(kerasdl.losses, name)(**kwargs)
 

@@ -154,13 +154,18 @@ def read_file_data(config):
 
     Raises:
         kerasdl.data.DataError: The file cannot be used.
-        kerasdl.config.ConfigError: Its task does not fit the loss or the monitors.
+        kerasdl.config.ConfigError: Its task does not fit the loss or the monitors, or its
+            classes ``loss.weight`` or ``ignore_index``.
     """
     if config.data.name != "file":
         return None
     from kerasdl import data
+    from kerasdl.config import check_classes
 
-    return data.load_dataset(config)
+    dataset = data.load_dataset(config)
+    if dataset.num_classes is not None:  # loss.weight and ignore_index: one per class
+        check_classes(config, dataset.num_classes, f" in {config.data.path}")
+    return dataset
 
 
 def start_backend(config, *, new_run: bool, dataset=None) -> Backend:
@@ -361,7 +366,7 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
             optimizer=build_optimizer(
                 config, learning_rate, build_momentum(config, data.steps_per_epoch)
             ),
-            loss=build_loss(config),
+            loss=build_loss(config, data.dataset.num_classes),
             metrics=build_metrics(data.dataset.task),
             steps_per_execution=backend.steps_per_execution,
             jit_compile=config.jit_compile,
