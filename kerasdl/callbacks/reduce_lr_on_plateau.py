@@ -21,24 +21,37 @@ from kerasdl.callbacks._monitor import (
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 _STATE_KEYS = ("monitor", "mode", "best", "wait", "cooldown_counter", "last_epoch", "lr_changes")
 _WHOLE = "optimizer"  # a learning rate that is the whole optimizer's (no parameter groups)
+#: How a reduction acts on a schedule: `ReduceLROnPlateau`'s ``on_schedule``.
+ON_SCHEDULE = ("scale", "pytorch")
 
 
 @_registration.serializable("callbacks")
 class PlateauScaledSchedule(_Schedule):
-    """A learning-rate schedule times a factor in a variable: ``scale * schedule(step)``.
+    """A learning-rate schedule under `ReduceLROnPlateau`: scaled, or reset PyTorch's way.
 
-    `ReduceLROnPlateau` puts this around an optimizer's schedule and lowers ``scale``, so the
-    schedule keeps its shape and every value after a reduction is scaled by it. ``scale`` is a
-    non-trainable ``keras.Variable`` (read when the optimizer asks for its learning rate), and
-    its current value is part of ``get_config``: a model saved with ``model.save`` after a
-    reduction and loaded back with ``keras.saving.load_model`` continues with the reduced
-    learning rate. It is not an optimizer variable, so the optimizer's weights keep their
-    number and order.
+    `ReduceLROnPlateau` puts this around an optimizer's schedule. Its value is::
+
+        scale * schedule(step)                        no reset yet, or step < since
+        scale * (gain * rate + offset)                step >= since
+        (gain, offset) = schedule.plateau_gain(since, step)
+
+    With ``on_schedule="scale"`` the callback lowers ``scale``: the schedule keeps its shape
+    and every later value is scaled. With ``on_schedule="pytorch"`` it sets ``since`` (the
+    optimizer step the reduction is for) and ``rate`` (the reduced rate): the value is then
+    the rate PyTorch's scheduler gives after its ``group["lr"]`` was set to ``rate`` at that
+    step (``plateau_gain`` of `kerasdl.schedules`; a schedule without it, Keras's own, is only
+    scaled). ``scale``, ``since`` and ``rate`` are non-trainable ``keras.Variable``s (read
+    when the optimizer asks for its learning rate), and their values are part of
+    ``get_config``: a model saved with ``model.save`` after a reduction and loaded back with
+    ``keras.saving.load_model`` continues with the reduced learning rate. They are not
+    optimizer variables, so the optimizer's weights keep their number and order.
 
     Args:
         schedule: The wrapped ``keras.optimizers.schedules.LearningRateSchedule`` (or its
             serialized dict).
         scale: The starting factor, ``> 0``. Defaults to 1.0.
+        since: The optimizer step of the last reset, ``>= 0``, or -1 for none. Defaults to -1.
+        rate: The rate set at ``since``, ``>= 0``. Defaults to 0.0.
 
     Example:
 
@@ -49,9 +62,10 @@ class PlateauScaledSchedule(_Schedule):
 
     References:
         - [Keras LearningRateSchedule](https://keras.io/api/optimizers/learning_rate_schedules/)
+        - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
     """
 
-    def __init__(self, schedule, scale=1.0):
+    def __init__(self, schedule, scale=1.0, since=-1, rate=0.0):
         if isinstance(schedule, dict):
             schedule = keras.saving.deserialize_keras_object(schedule)
         if not isinstance(schedule, _Schedule):
@@ -60,28 +74,73 @@ class PlateauScaledSchedule(_Schedule):
                 f"Received: schedule={schedule!r}"
             )
         self.schedule = schedule
-        self.scale = keras.Variable(
-            positive("scale", scale),
-            dtype=keras.backend.floatx(),
-            trainable=False,
-            autocast=False,
-            aggregation="only_first_replica",
-            name="plateau_lr_scale",
-        )
+        floatx = keras.backend.floatx()
+        self.scale = _state_variable(positive("scale", scale), floatx, "scale")
+        since = since if since == -1 else non_negative_int("since", since)
+        self.since = _state_variable(since, "int64", "since")
+        self.rate = _state_variable(non_negative("rate", rate), floatx, "rate")
+
+    @property
+    def resettable(self):
+        """Whether the schedule can be reset PyTorch's way (it has ``plateau_gain``)."""
+        return hasattr(self.schedule, "plateau_gain")
 
     def __call__(self, step):
         lr = ops.convert_to_tensor(self.schedule(step))
+        if self.resettable:
+            lr = reset_value(self.schedule, lr, step, self.since, self.rate)
         return ops.multiply(lr, ops.cast(self.scale, lr.dtype))
 
     def get_config(self):
         return {
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "scale": to_float(self.scale),
+            "since": int(ops.convert_to_numpy(self.since)),
+            "rate": to_float(self.rate),
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _state_variable(value, dtype, name):
+    return keras.Variable(
+        value,
+        dtype=dtype,
+        trainable=False,
+        autocast=False,
+        aggregation="only_first_replica",
+        name=f"plateau_lr_{name}",
+    )
+
+
+def reset_value(schedule, lr, step, since, rate):
+    """``lr`` (``schedule(step)``), or from step ``since`` on, PyTorch's rate after its
+    ``group["lr"]`` was set to ``rate`` at ``since``: ``gain * rate + offset``
+    (``schedule.plateau_gain``).
+
+    Args:
+        schedule: A schedule with ``plateau_gain``.
+        lr: ``schedule(step)``, a tensor.
+        step: The optimizer step.
+        since: The step of the reset (an integer variable or tensor), -1 for none.
+        rate: The rate set then (a variable or tensor).
+
+    Returns:
+        A tensor of ``lr``'s dtype.
+    """
+    since = ops.cast(since, "int64")
+    active = ops.logical_and(
+        ops.greater_equal(since, 0),
+        ops.greater_equal(ops.cast(ops.convert_to_tensor(step), "int64"), since),
+    )
+    gain, offset = schedule.plateau_gain(ops.maximum(since, 0), step)
+    dtype = lr.dtype
+    reset = ops.add(
+        ops.multiply(ops.cast(gain, dtype), ops.cast(rate, dtype)), ops.cast(offset, dtype)
+    )
+    return ops.where(active, reset, lr)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,10 +241,27 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     callback meets the optimizer, in a `PlateauScaledSchedule` whose ``scale`` variable the
     reductions lower: ``min_lr`` and ``eps`` apply to the effective rate
     ``scale * schedule(step)`` at the moment of the reduction (as with PyTorch's chained
-    schedulers, a schedule may later take it below ``min_lr``). The factor is saved in the
-    optimizer's config, so ``model.save`` / ``keras.saving.load_model`` keep it. On JAX, where
-    a compiled train step holds the factor as a constant, the callback recompiles the model's
-    train function after each change (and when it wraps a schedule, on every backend).
+    schedulers, a schedule may later take it below ``min_lr``).
+
+    ``on_schedule`` says what a reduction does to a schedule:
+
+    - ``"scale"``: the whole schedule is scaled from the reduction on (``scale`` times the
+      factor): PyTorch's result for its chainable schedulers (StepLR, MultiStepLR,
+      ExponentialLR, ConstantLR, LinearLR, PolynomialLR, MultiplicativeLR, ChainedScheduler).
+    - ``"pytorch"``: PyTorch's for every kerasdl schedule: the rate is set to the reduced value
+      at that step, and the schedule goes on from it as PyTorch's scheduler does
+      (``plateau_gain``): a chainable one multiplies it on, LambdaLR, CyclicLR, OneCycleLR,
+      CosineAnnealingWarmRestarts and the warmups recompute from their base at their next
+      step (the reduction lasts one epoch, or one optimizer step for the per-step ones),
+      CosineAnnealingLR scales its distance to ``eta_min`` until the cosine's next zero,
+      SequentialLR restarts a member at its milestone. Keras's own schedules cannot be
+      followed: a ValueError.
+
+    A float learning rate is reduced in place in both. The factor, or the reset (its step and
+    rate), is saved in the optimizer's config (a group's in optimizer variables), so
+    ``model.save`` / ``keras.saving.load_model`` keep it. On JAX, where a compiled train step
+    holds them as constants, the callback recompiles the model's train function after each
+    change (and when it wraps a schedule, on every backend).
 
     In ``fit``, the counters reset in ``on_train_begin`` (Keras style, except right after
     `set_state`); the learning rate itself is never reset. In a custom loop, call
@@ -217,6 +293,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         optimizer: The optimizer to act on in a custom loop (not saved in the config).
             Defaults to None (the model's, in ``fit``).
         log_status: Add the status keys to each epoch's ``logs``. Defaults to True.
+        on_schedule: ``"scale"`` (scale the schedule from the reduction on) or ``"pytorch"``
+            (set the rate and let the schedule go on from it as PyTorch's does), see above.
+            Defaults to ``"scale"``.
 
     Example:
 
@@ -246,6 +325,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         eps=1e-8,
         optimizer=None,
         log_status=True,
+        on_schedule="scale",
     ):
         super().__init__()
         self.monitor = monitor
@@ -262,7 +342,9 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.eps = non_negative("eps", eps)
         self.optimizer = optimizer
         self.log_status = bool(log_status)
+        self.on_schedule = one_of("on_schedule", on_schedule, ON_SCHEDULE)
         self.lr_changes = []
+        self._pending_resets = None
         self._keep_state = False
         self._reset()
         if optimizer is not None:
@@ -318,6 +400,46 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         for leaf in self._leaves():
             if not getattr(leaf, "_groups", None):
                 self._attach(leaf)
+            elif self.on_schedule == "pytorch":
+                for group in leaf.group_indices():
+                    if leaf.group_plateau_schedule(group) is False:
+                        self._refuse(leaf._lr_source(group)[-1], f"parameter group {group}")
+        if self._pending_resets is not None:
+            self._restore_resets(self._pending_resets)
+            self._pending_resets = None
+
+    def _refuse(self, schedule, where):
+        raise ValueError(
+            f"ReduceLROnPlateau(on_schedule='pytorch') needs a kerasdl schedule (one with "
+            f"`plateau_gain`) to follow PyTorch's scheduler after a reduction; the learning rate "
+            f"of {where} is {type(schedule).__name__}. Use a kerasdl.schedules class, or "
+            "on_schedule='scale' (the schedule scaled from the reduction on)."
+        )
+
+    def _resets(self):
+        """``[since, rate]`` of each learning rate that is a whole optimizer's wrapped schedule
+        (``None`` for the others: groups keep theirs in optimizer variables)."""
+        resets = []
+        for optimizer, group in self._slots():
+            lr = getattr(optimizer, "_learning_rate", None)
+            if group == _WHOLE and isinstance(lr, PlateauScaledSchedule):
+                resets.append([int(ops.convert_to_numpy(lr.since)), to_float(lr.rate)])
+            else:
+                resets.append(None)
+        return resets
+
+    def _restore_resets(self, resets):
+        slots = self._slots()
+        if len(resets) != len(slots):
+            raise ValueError(
+                f"The plateau state has {len(resets)} schedule resets but the optimizer has "
+                f"{len(slots)} learning rates. Received: resets={resets}"
+            )
+        for (optimizer, group), reset in zip(slots, resets, strict=True):
+            lr = getattr(optimizer, "_learning_rate", None)
+            if reset is not None and group == _WHOLE and isinstance(lr, PlateauScaledSchedule):
+                lr.since.assign(int(reset[0]))
+                lr.rate.assign(float(reset[1]))
 
     @staticmethod
     def _slot_lr(slot):
@@ -343,8 +465,12 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         ``None`` when its learning rate is a float variable."""
         lr = optimizer._learning_rate  # Keras keeps the schedule or the variable here
         if isinstance(lr, PlateauScaledSchedule):
+            if self.on_schedule == "pytorch" and not lr.resettable:
+                self._refuse(lr.schedule, f"optimizer {optimizer.name!r}")
             return lr
         if isinstance(lr, _Schedule):
+            if self.on_schedule == "pytorch" and not hasattr(lr, "plateau_gain"):
+                self._refuse(lr, f"optimizer {optimizer.name!r}")
             wrapped = PlateauScaledSchedule(lr)
             optimizer.learning_rate = wrapped
             # A train function traced before read the bare schedule.
@@ -445,15 +571,20 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def _set_lr(self, slot, old, new):
         optimizer, group = slot
-        ratio = self.factor if new == old * self.factor else new / old
         if group == _WHOLE:
             schedule = self._attach(optimizer)
             if schedule is None:
                 optimizer.learning_rate = new
                 return
-            scale = schedule.scale
+            scale, (since, rate) = schedule.scale, (schedule.since, schedule.rate)
         else:
-            scale = optimizer.group_scale(group)
+            scale, (since, rate) = optimizer.group_scale(group), optimizer.group_reset(group)
+        if self.on_schedule == "pytorch":
+            # PyTorch sets group["lr"] = new; the schedule goes on from it (plateau_gain).
+            since.assign(int(ops.convert_to_numpy(optimizer.iterations)))
+            rate.assign(new / to_float(scale))
+            return
+        ratio = self.factor if new == old * self.factor else new / old
         scale.assign(to_float(scale) * ratio)
 
     # ------------------------------------------------------------------ status
@@ -533,8 +664,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     def get_state(self):
         """The counters and the changes so far as a JSON-able dict, for `set_state`.
 
-        The learning rate itself (a float variable or the schedule's factor) lives in the
-        optimizer and is saved with the model.
+        The learning rate itself (a float variable, the schedule's factor, a group's scale and
+        reset) lives in the optimizer and is saved with the model; ``resets`` repeats the reset
+        of a whole optimizer's schedule (``[since, rate]``, in ``min_lr``'s order, ``None`` for
+        the other learning rates), which ``model.load_weights`` does not restore.
         """
         return {
             "monitor": self.monitor,
@@ -544,7 +677,15 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             "cooldown_counter": self.cooldown_counter,
             "last_epoch": self.last_epoch,
             "lr_changes": [dataclasses.asdict(change) for change in self.lr_changes],
+            "resets": self._resets() if self._has_optimizer() else None,
         }
+
+    def _has_optimizer(self):
+        try:
+            self._target_optimizer()
+        except RuntimeError:
+            return False
+        return True
 
     def set_state(self, state):
         """Restore a `get_state` dict; the next ``on_train_begin`` keeps it instead of resetting."""
@@ -556,6 +697,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.cooldown_counter = int(state["cooldown_counter"])
         self.last_epoch = int(state["last_epoch"])
         self.lr_changes = [LearningRateChange(**change) for change in state["lr_changes"]]
+        # Applied once the optimizer's schedule is wrapped (`_attach_all`).
+        self._pending_resets = state.get("resets")
         self._keep_state = True
 
     def get_config(self):
@@ -570,6 +713,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             "mode": self.mode,
             "eps": self.eps,
             "log_status": self.log_status,
+            "on_schedule": self.on_schedule,
         }
 
     @classmethod

@@ -239,22 +239,58 @@ def _network_text(model: dict, mlp_text: str) -> str:
     return text + mlp_text[mlp_text.index(";") :] if ";" in mlp_text else text
 
 
-def _groups_text(groups) -> str:
-    """``"; groups: pattern 'logits/' lr 0.01 | rank <= 1 weight_decay 0.0"`` (or "")."""
+#: The [[optimizer.groups]] tables `runs show` lists (a run directory may hold any number).
+MAX_GROUPS_SHOWN = 10
+
+
+def _hyper_text(value) -> str:
+    """A hyperparameter read from a run directory: a number or a bool as written, else ``?``
+    (not what any config holds: the file was edited)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return fmt_lr(value)
+    return "?"
+
+
+def _group_rows(optimizer: dict) -> list[tuple[str, object]]:
+    """One row per ``[[optimizer.groups]]`` table: its selector, then its base learning rate
+    and weight decay (its own, or the optimizer's it keeps) and the rest it sets; then the
+    ``default group`` (the variables no table selects). None without groups.
+
+    Values come from the run directory (untrusted): numbers are shown only when they are
+    numbers, and every row is `safe_text.text` (inert).
+    """
+    groups = optimizer.get("groups")
     if not isinstance(groups, list) or not groups:
-        return ""
-    parts = []
-    for group in groups[:10]:
+        return []
+    base = {k: optimizer.get(k) for k in ("learning_rate", "weight_decay")}
+
+    def rates(values: dict) -> str:
+        words = [f"lr {_hyper_text(values.get('learning_rate'))}"]
+        words.append(f"weight_decay {_hyper_text(values.get('weight_decay'))}")
+        return ", ".join(words)
+
+    rows = []
+    for i, group in enumerate(groups[:MAX_GROUPS_SHOWN]):
         if not isinstance(group, dict):
+            rows.append((f"group {i + 1}", safe_text.text("? (not a table)")))
             continue
         if "pattern" in group:
-            words = [f"pattern {str(group['pattern'])[:60]!r}"]
+            selector = f"pattern {str(group['pattern'])[:60]!r}"
         else:
-            words = [f"rank <= {group.get('max_rank')}"]
-        words += [f"{k} {v!r}" for k, v in group.items() if k not in ("pattern", "max_rank")]
-        parts.append(" ".join(words))
-    more = f" (+{len(groups) - 10} more)" if len(groups) > 10 else ""
-    return "; groups: " + " | ".join(parts) + more
+            selector = f"rank <= {_hyper_text(group.get('max_rank'))}"
+        own = [
+            f"{str(k)[:30]} {_hyper_text(v)}"
+            for k, v in list(group.items())[:20]
+            if k not in ("pattern", "max_rank", "learning_rate", "weight_decay")
+        ]
+        line = f"{selector}: {rates({**base, **group})}" + "".join(f", {w}" for w in own)
+        rows.append((f"group {i + 1}", safe_text.text(line)))
+    if len(groups) > MAX_GROUPS_SHOWN:
+        rows.append(("", safe_text.text(f"... and {len(groups) - MAX_GROUPS_SHOWN} more groups")))
+    rows.append(("default group", safe_text.text(rates(base) + " (the other variables)")))
+    return rows
 
 
 def config_summary(config: dict | None) -> list[tuple[str, str]]:
@@ -292,7 +328,9 @@ def config_summary(config: dict | None) -> list[tuple[str, str]]:
     for key in ("weight_decay", "momentum", "beta_1", "beta_2", "epsilon", "rho", "clipnorm"):
         if optimizer.get(key) is not None:
             opt_text += f", {key} {optimizer[key]}"
-    opt_text += _groups_text(optimizer.get("groups"))
+    groups = _group_rows(optimizer)
+    if groups:
+        opt_text += f"; {plural(len(optimizer['groups']), 'parameter group')} (below)"
     name = schedule.get("name", "none")
     sched_text = str(name)
     if name == "step":
@@ -325,7 +363,8 @@ def config_summary(config: dict | None) -> list[tuple[str, str]]:
         ("data", data_text),
         ("model", model_text),
         ("loss", str(loss.get("name", "?"))),
-        ("optimizer", opt_text),
+        ("optimizer", safe_text.text(opt_text)),
+        *groups,
         ("schedule", sched_text),
         ("early stopping", stop_text),
         ("plateau", plateau_text),

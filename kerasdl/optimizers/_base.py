@@ -154,6 +154,24 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             )
             for index in range(len(self._groups) + 1 if self._groups else 0)
         ]
+        # ReduceLROnPlateau(on_schedule="pytorch"): per group, the step of the last reset and
+        # the rate set then (since -1: none).
+        self._group_resets = [
+            tuple(
+                self.add_variable(
+                    shape=(),
+                    initializer=initializer,
+                    dtype=dtype,
+                    aggregation="only_first_replica",
+                    name=f"{scale.name.removesuffix('_scale')}_{what}",
+                )
+                for what, initializer, dtype in (
+                    ("since", keras.initializers.Constant(-1), "int64"),
+                    ("rate", "zeros", keras.backend.floatx()),
+                )
+            )
+            for scale in self._group_scales
+        ]
 
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exempt variables from weight decay; call it before the optimizer is built.
@@ -279,12 +297,56 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
             lr = ops.cast(source[1](), dtype)
         if not self._groups:
             return lr
-        scale = self._group_scales[len(self._groups) if group is None else group]
-        return ops.multiply(lr, ops.cast(scale, dtype))
+        index = len(self._groups) if group is None else group
+        follows = self.group_plateau_schedule(group)
+        if follows is not False:
+            lr = self._reset_group_lr(follows, lr, *self._group_resets[index])
+        return ops.multiply(lr, ops.cast(self._group_scales[index], dtype))
+
+    def _reset_group_lr(self, schedule, lr, since, rate):
+        """`lr`, or from step `since` on the rate PyTorch's scheduler carries on with after
+        `ReduceLROnPlateau` set the group's rate to `rate` (`schedule=None`: a constant)."""
+        since = ops.cast(since, "int64")
+        active = ops.logical_and(
+            ops.greater_equal(since, 0),
+            ops.greater_equal(ops.cast(self.iterations, "int64"), since),
+        )
+        reset = ops.cast(rate, lr.dtype)
+        if schedule is not None:
+            gain, offset = schedule.plateau_gain(ops.maximum(since, 0), self.iterations)
+            reset = ops.add(
+                ops.multiply(ops.cast(gain, lr.dtype), reset), ops.cast(offset, lr.dtype)
+            )
+        return ops.where(active, reset, lr)
 
     def group_scale(self, group):
         """The plateau scale variable of `group` (`None`: the default group)."""
         return self._group_scales[len(self._groups) if group is None else group]
+
+    def group_reset(self, group):
+        """``(since, rate)``: the variables `ReduceLROnPlateau(on_schedule="pytorch")` sets when
+        it reduces `group`'s rate (`None`: the default group): the optimizer step of the
+        reduction (-1: none yet) and the rate set for it, from which the group's schedule
+        goes on as PyTorch's does (`group_plateau_schedule`)."""
+        return self._group_resets[len(self._groups) if group is None else group]
+
+    def group_plateau_schedule(self, group):
+        """What `group`'s rate goes on from after a PyTorch-style reset: its schedule (one with
+        ``plateau_gain``), ``None`` for a constant rate (the reset rate holds), or ``False``
+        when it cannot (a Keras schedule, a callable)."""
+        source = self._lr_source(group)
+        if source[0] == "constant":
+            return None
+        if source[0] == "base":
+            base = self._learning_rate
+            if type(base).__name__ == "PlateauScaledSchedule":
+                base = base.schedule
+            if not isinstance(base, _groups._Schedule):
+                return None if not callable(base) else False
+            return base if hasattr(base, "plateau_gain") else False
+        if source[0] == "schedule" and hasattr(source[1], "plateau_gain"):
+            return source[1]
+        return False
 
     def any_group(self, name):
         """Whether `name` is truthy in any group (slots a group needs are made for all)."""

@@ -49,6 +49,36 @@ class Schedule(LearningRateSchedule):
         """`step // steps_per_epoch` in the schedule's dtype (exact below 2**24 in float32)."""
         return floor_div(step, self.steps_per_epoch, self._dtype())
 
+    def plateau_gain(self, since, step):
+        """How PyTorch's scheduler carries on from a rate that `ReduceLROnPlateau` set.
+
+        PyTorch's plateau sets ``group["lr"] = r`` after the scheduler's step; each later step
+        of the scheduler is an affine map of the current rate (a chainable scheduler
+        multiplies it, a recomputing one starts again from its base, `CosineAnnealingLR`
+        scales its distance to ``eta_min``), so the rate at a later step is affine in ``r``:
+
+        ```
+        lr(step) = gain * r + offset        for step >= since
+        ```
+
+        with ``gain = 1, offset = 0`` at ``step = since`` and ``gain = 0, offset =
+        schedule(step)`` once the scheduler has recomputed. This default is a chainable
+        schedule's (its value is ``initial_learning_rate * _factor(step)``, PyTorch multiplies
+        the rate by ``_factor``'s ratio at each of its steps): ``gain = _factor(step) /
+        _factor(since)``, ``offset = 0``; 1 where ``_factor(since)`` is 0 (PyTorch's factors
+        end at 0 and hold the rate there).
+
+        Args:
+            since: int (or an integer tensor), the optimizer step whose rate was set.
+            step: int (or an integer tensor) `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, two tensors of the schedule's dtype.
+        """
+        if not hasattr(self, "_factor"):
+            raise NotImplementedError(f"{type(self).__name__} is not a learning-rate schedule.")
+        return chained(self._factor(since), self._factor(step), self._dtype())
+
     def rebased(self, initial_learning_rate):
         """The schedule PyTorch runs for a parameter group whose `initial_lr` is this one.
 
@@ -68,6 +98,33 @@ class Schedule(LearningRateSchedule):
         config = self.get_config()
         config["initial_learning_rate"] = initial_learning_rate
         return type(self).from_config(config)
+
+
+# ----------------------------------------------------------------------------- plateau gains
+
+
+def index(step, divisor=1):
+    """`step // divisor` as an int64 tensor: which step of PyTorch's scheduler `step` is in."""
+    return ops.floor_divide(ops.cast(ops.convert_to_tensor(step), "int64"), divisor)
+
+
+def chained(factor_since, factor_step, dtype):
+    """`plateau_gain` of a chainable schedule from its factors at `since` and at `step`."""
+    factor_since = ops.cast(factor_since, dtype)
+    factor_step = ops.cast(factor_step, dtype)
+    ended = ops.equal(factor_since, ops.zeros_like(factor_since))
+    ones = ops.ones_like(factor_since)
+    gain = ops.where(ended, ones, ops.divide(factor_step, ops.where(ended, ones, factor_since)))
+    return gain, ops.zeros_like(gain)
+
+
+def recomputed(schedule, since, step, divisor=1):
+    """`plateau_gain` of a schedule PyTorch recomputes from its base at each of its steps
+    (every `divisor` optimizer steps): the set rate lasts until the next one."""
+    same = ops.equal(index(since, divisor), index(step, divisor))
+    value = ops.cast(schedule(step), schedule._dtype())
+    gain = ops.cast(same, value.dtype)
+    return gain, ops.where(same, ops.zeros_like(value), value)
 
 
 def minimum(x, y):

@@ -69,6 +69,24 @@ class StepLR(_base.Schedule):
         decays = _base.floor_div(step, self.steps_per_epoch * self.step_size, self._dtype())
         return _base.power(self.gamma, decays, self._dtype())
 
+    def plateau_gain(self, since, step):
+        """Chainable (see `Schedule.plateau_gain`): ``gamma ** (decays since then)``.
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype (offset 0).
+        """
+        every = self.steps_per_epoch * self.step_size
+        decays = ops.subtract(
+            _base.floor_div(step, every, self._dtype()),
+            _base.floor_div(since, every, self._dtype()),
+        )
+        gain = _base.power(self.gamma, decays, self._dtype())
+        return gain, ops.zeros_like(gain)
+
     def get_config(self):
         return {
             "initial_learning_rate": self.initial_learning_rate,
@@ -132,6 +150,20 @@ class ExponentialLR(_base.Schedule):
 
     def _factor(self, step):
         return _base.power(self.gamma, self._epoch(step), self._dtype())
+
+    def plateau_gain(self, since, step):
+        """Chainable (see `Schedule.plateau_gain`): ``gamma ** (epochs since then)``.
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype (offset 0).
+        """
+        epochs = ops.subtract(self._epoch(step), self._epoch(since))
+        gain = _base.power(self.gamma, epochs, self._dtype())
+        return gain, ops.zeros_like(gain)
 
     def get_config(self):
         return {
@@ -206,15 +238,67 @@ class CosineAnnealingLR(_base.Schedule):
 
     def __call__(self, step):
         with keras.name_scope(self.name):
-            epoch = self._epoch(step)
-            period = 2 * self.T_max
-            # T_max - epoch is an exact integer in (-T_max, T_max]: sin is precise near 0.
-            phase = ops.subtract(self._const(self.T_max), ops.mod(epoch, self._const(period)))
-            half_cosine = ops.square(_base.sin(ops.multiply(phase, self._const(math.pi / period))))
+            half_cosine = self._half_cosine(self._epoch(step))
             return ops.add(
                 self._const(self.eta_min),
                 ops.multiply(self._const(self.initial_learning_rate - self.eta_min), half_cosine),
             )
+
+    def _half_cosine(self, epoch):
+        """``(1 + cos(pi * epoch / T_max)) / 2``, precise near 0: ``T_max - epoch % (2 * T_max)``
+        is an exact integer in ``(-T_max, T_max]``, whose sine is precise near 0."""
+        period = 2 * self.T_max
+        phase = ops.subtract(self._const(self.T_max), ops.mod(epoch, self._const(period)))
+        return ops.square(_base.sin(ops.multiply(phase, self._const(math.pi / period))))
+
+    def plateau_gain(self, since, step):
+        """PyTorch's recursive form (see `Schedule.plateau_gain`), from epoch ``k`` to ``j``.
+
+        Each step scales the distance to ``eta_min`` by ``h(i) / h(i - 1)``, ``h(i) = 1 +
+        cos(pi * i / T_max)``, except the step after a zero of ``h`` (``i = T_max + 1``, mod
+        ``2 * T_max``), which adds ``(eta_0 - eta_min) * (1 - cos(pi / T_max)) / 2``::
+
+            no zero of h in (k, j]:   lr = eta_min + (r - eta_min) * h(j) / h(k)
+            h(k) = 0:                 lr = lr_0(j) + (r - eta_min) * h(j) / h(k + 1)
+            a zero in (k, j]:         lr = lr_0(j)          (the rate is eta_min there)
+
+        where ``lr_0`` is the schedule without a plateau.
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype.
+        """
+        k, j = self._epoch(since), self._epoch(step)
+        period, t_max = self._const(2 * self.T_max), self._const(self.T_max)
+        one = self._const(1.0)
+        at_zero = ops.equal(ops.mod(k, period), t_max)
+        # The first epoch after k where h is 0.
+        next_zero = ops.add(
+            ops.add(k, ops.mod(ops.subtract(ops.subtract(t_max, k), one), period)), one
+        )
+        passed = ops.less_equal(next_zero, j)
+        same = ops.equal(j, k)
+        ratio = ops.divide(
+            self._half_cosine(j), self._half_cosine(ops.where(at_zero, ops.add(k, one), k))
+        )
+        zero = ops.zeros_like(ratio)
+        gain = ops.where(same, ops.ones_like(ratio), ops.where(passed, zero, ratio))
+        eta_min = self._const(self.eta_min)
+        value = ops.cast(self(step), self._dtype())
+        span = self._const(self.initial_learning_rate - self.eta_min)
+        extra = ops.where(
+            same,
+            zero,
+            ops.where(
+                passed,
+                ops.subtract(value, eta_min),
+                ops.where(at_zero, ops.multiply(span, self._half_cosine(j)), zero),
+            ),
+        )
+        return gain, ops.add(ops.multiply(eta_min, ops.subtract(one, gain)), extra)
 
     def get_config(self):
         return {
@@ -279,6 +363,19 @@ class NoamWarmup(_base.Schedule):
             decay = ops.divide(ops.ones_like(s), ops.sqrt(s))  # (1.0 / x: float32 on torch)
             scale = self._const(self.scale * self.d_model**-0.5)
             return ops.multiply(scale, _base.minimum(decay, rise))
+
+    def plateau_gain(self, since, step):
+        """PyTorch's `LambdaLR` stepped every optimizer step recomputes the rate: a rate that
+        `ReduceLROnPlateau` set lasts one step (see `Schedule.plateau_gain`).
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``: ``(1, 0)`` at ``since``, ``(0, schedule(step))`` after.
+        """
+        return _base.recomputed(self, since, step)
 
     def get_config(self):
         return {
@@ -384,6 +481,35 @@ class LinearWarmup(_base.Schedule):
             ramp = ops.add(start, ops.multiply(ops.subtract(target, start), done))
             rest = self._after(ops.maximum(ops.subtract(step, warmup_steps), 0))
             return ops.where(ops.less(step, warmup_steps), ramp, rest)
+
+    def plateau_gain(self, since, step):
+        """PyTorch's `LambdaLR` form of the warmup, stepped every optimizer step, recomputes the
+        rate: a rate that `ReduceLROnPlateau` set lasts one step (see
+        `Schedule.plateau_gain`). With ``warmup_steps=0`` this is `after` itself: `after`'s
+        gain (a constant `after` holds the set rate).
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype.
+        """
+        if self.warmup_steps > 0:
+            return _base.recomputed(self, since, step)
+        if isinstance(self.after, _LearningRateSchedule):
+            if not hasattr(self.after, "plateau_gain"):
+                raise ValueError(
+                    f"LinearWarmup's `after` ({type(self.after).__name__}) has no "
+                    "`plateau_gain` (only kerasdl's schedules do)."
+                )
+            gain, offset = self.after.plateau_gain(since, step)
+            return ops.cast(gain, self._dtype()), ops.cast(offset, self._dtype())
+        shape = ops.add(
+            ops.zeros_like(_base.as_float(since, self._dtype())),
+            ops.zeros_like(_base.as_float(step, self._dtype())),
+        )
+        return ops.ones_like(shape), shape
 
     def get_config(self):
         after = self.after

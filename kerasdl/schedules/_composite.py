@@ -132,6 +132,66 @@ class SequentialLR(_base.Schedule):
             step = ops.convert_to_tensor(step)
             return self._sequence(step, len(self.schedules))
 
+    def plateau_gain(self, since, step):
+        """PyTorch's `SequentialLR` (see `Schedule.plateau_gain`): within one member, the
+        member's gain; across a milestone the member restarts from its closed form (gain 0),
+        except a `MultiplicativeLR`, which multiplies on from the rate the epoch before.
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype.
+        """
+        with keras.name_scope(self.name):
+            since, step = ops.convert_to_tensor(since), ops.convert_to_tensor(step)
+            return self._gain(since, step, len(self.schedules))
+
+    def _member_gain(self, i, since, step):
+        """The gain of member `i` from `since` to `step`, both steps of the sequence."""
+        start = 0 if i == 0 else self.milestones[i - 1] * self.steps_per_epoch
+        schedule = self._members[i]
+        if not hasattr(schedule, "plateau_gain"):
+            raise ValueError(
+                f"SequentialLR's member {i} ({type(schedule).__name__}) has no `plateau_gain` "
+                "(only kerasdl's schedules do)."
+            )
+        local_since = ops.maximum(ops.subtract(since, start), 0)
+        gain, offset = schedule.plateau_gain(local_since, ops.maximum(ops.subtract(step, start), 0))
+        return ops.cast(gain, self._dtype()), ops.cast(offset, self._dtype())
+
+    def _gain(self, since, step, count):
+        """The gain of the first `count` members (`_sequence`'s)."""
+        epoch = _base.index(step, self.steps_per_epoch)
+        epoch_since = _base.index(since, self.steps_per_epoch)
+        gain, offset = self._member_gain(0, since, step)
+        for i in range(1, count):
+            milestone = self.milestones[i - 1]
+            start = milestone * self.steps_per_epoch
+            same_gain, same_offset = self._member_gain(i, since, step)
+            schedule = self._members[i]
+            if isinstance(schedule, MultiplicativeLR) and start > 0:
+                # PyTorch: the rate of the epoch before the milestone times lr_lambda(0)...
+                before = ops.maximum(since, ops.convert_to_tensor(start - self.steps_per_epoch))
+                before_gain, before_offset = self._gain(since, before, i)
+                local = ops.maximum(ops.subtract(step, start), 0)
+                factor = ops.multiply(
+                    ops.cast(schedule._factor(local), self._dtype()), self._const(schedule._at_zero)
+                )
+                cross_gain = ops.multiply(before_gain, factor)
+                cross_offset = ops.multiply(before_offset, factor)
+            else:  # ... or the member's closed form: what was set is forgotten
+                cross_offset = self._member(i, step)
+                cross_gain = ops.zeros_like(cross_offset)
+            crossed = ops.less(epoch_since, milestone)
+            member_gain = ops.where(crossed, cross_gain, same_gain)
+            member_offset = ops.where(crossed, cross_offset, same_offset)
+            active = ops.greater_equal(epoch, milestone)
+            gain = ops.where(active, member_gain, gain)
+            offset = ops.where(active, member_offset, offset)
+        return gain, offset
+
     def rebased(self, initial_learning_rate):
         """Every member rebased to a parameter group's rate (see `Schedule.rebased`).
 
@@ -227,6 +287,23 @@ class ChainedScheduler(_base.Schedule):
     def __call__(self, step):
         with keras.name_scope(self.name):
             return ops.multiply(self._const(self.initial_learning_rate), self._factor(step))
+
+    def plateau_gain(self, since, step):
+        """PyTorch steps each member in turn on the same rate: the product of the members'
+        gains (see `Schedule.plateau_gain`), offset 0.
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``, tensors of the schedule's dtype.
+        """
+        gain = None
+        for schedule in self._members:
+            g = ops.cast(schedule.plateau_gain(since, step)[0], self._dtype())
+            gain = g if gain is None else ops.multiply(gain, g)
+        return gain, ops.zeros_like(gain)
 
     def rebased(self, initial_learning_rate):
         """Every member rebased to a parameter group's rate (see `Schedule.rebased`).

@@ -22,6 +22,19 @@ class _Cyclic(_base.Schedule):
         _checks.non_negative("initial_learning_rate", initial_learning_rate)
         return self
 
+    def plateau_gain(self, since, step):
+        """PyTorch steps this scheduler every batch and recomputes the rate from its own: a rate
+        that `ReduceLROnPlateau` set lasts one optimizer step (see `Schedule.plateau_gain`).
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``: ``(1, 0)`` at ``since``, ``(0, schedule(step))`` after.
+        """
+        return _base.recomputed(self, since, step)
+
     def momentum_schedule(self):
         """The momentum PyTorch sets at each step, as a schedule (`CycledMomentum`).
 

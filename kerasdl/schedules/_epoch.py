@@ -341,6 +341,20 @@ class LambdaLR(_LambdaSchedule):
     def _factor(self, step):
         return ops.cast(self.lr_lambda(self._epoch(step)), self._dtype())
 
+    def plateau_gain(self, since, step):
+        """PyTorch's `LambdaLR` recomputes the rate from its base at each epoch: a rate that
+        `ReduceLROnPlateau` set lasts until the next epoch (see `Schedule.plateau_gain`).
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``: ``(1, 0)`` in the epoch of ``since``, ``(0, schedule(step))``
+            after.
+        """
+        return _base.recomputed(self, since, step, self.steps_per_epoch)
+
 
 @_registration.serializable("schedules")
 class MultiplicativeLR(_LambdaSchedule):
@@ -508,6 +522,20 @@ class CosineAnnealingWarmRestarts(_base.Schedule):
             shape = _base.half_cosine(ops.subtract(length, since), length, self._dtype())
             span = self._const(self.initial_learning_rate - self.eta_min)
             return ops.add(self._const(self.eta_min), ops.multiply(span, shape))
+
+    def plateau_gain(self, since, step):
+        """PyTorch recomputes the rate from its base at each of its steps: a rate that
+        `ReduceLROnPlateau` set lasts until the next epoch (the next optimizer step with
+        `per_step`, PyTorch's per-batch form) (see `Schedule.plateau_gain`).
+
+        Args:
+            since: int, the optimizer step whose rate `ReduceLROnPlateau` set.
+            step: int `>= since`, the optimizer step asked about.
+
+        Returns:
+            ``(gain, offset)``: ``(1, 0)`` until then, ``(0, schedule(step))`` after.
+        """
+        return _base.recomputed(self, since, step, 1 if self.per_step else self.steps_per_epoch)
 
     def get_config(self):
         return {

@@ -43,8 +43,11 @@ def test_groups_parse_write_back_and_reach_the_optimizer():
     name, kwargs = optimizer_spec(config)
     assert name == "SGD" and kwargs["groups"] == config.optimizer.groups
     assert TrainConfig().optimizer.groups == [] and "groups" not in optimizer_spec(TrainConfig())[1]
-    (row,) = [value for key, value in config_summary(config.to_dict()) if key == "optimizer"]
-    assert "groups: pattern 'logits/' learning_rate 0.01 weight_decay 0.0 | rank <= 1" in row
+    rows = {key: str(value) for key, value in config_summary(config.to_dict())}
+    assert rows["optimizer"].endswith("; 2 parameter groups (below)")
+    assert rows["group 1"] == "pattern 'logits/': lr 0.01, weight_decay 0"
+    assert rows["group 2"] == "rank <= 1: lr 0.001, weight_decay 0.01, momentum 0.5"
+    assert rows["default group"] == "lr 0.001, weight_decay 0.01 (the other variables)"
 
 
 @pytest.mark.parametrize(

@@ -198,8 +198,9 @@ def test_no_groups_adds_no_variables():
     plain.build(variables)
     grouped = kerasdl.optimizers.Adam(groups=[{"max_rank": 1, "weight_decay": 0.0}])
     grouped.build(variables)
-    # A plateau scale per group and one for the default group, nothing else.
-    assert len(grouped.variables) == len(plain.variables) + 2
+    # Per group and for the default group: a plateau scale and a reset (its step and rate),
+    # nothing else.
+    assert len(grouped.variables) == len(plain.variables) + 2 * 3
     assert plain.get_config()["groups"] is None
 
 

@@ -27,6 +27,7 @@ from keras import ops
 from test_schedules import evaluate
 from test_schedules import numpy_schedule as chapter_numpy
 
+import kerasdl.optimizers
 from kerasdl import schedules
 from kerasdl.callbacks import ReduceLROnPlateau
 
@@ -277,7 +278,8 @@ def kerasdl_schedule(name, config, **extra):
 _IDS, _CASES = goldens.cases("schedules")
 TORCH = [c for c in _CASES if "rebased" in c]
 TORCH_IDS = [c["id"] for c in TORCH]
-PLATEAU = [c for c in _CASES if "plateau" in c]
+PLATEAU = [c for c in _CASES if "plateau" in c and "lr2" not in c]
+PLATEAU_ON = [c for c in _CASES if "lr2" in c]
 
 
 def _evaluate64(schedule, steps):
@@ -388,7 +390,7 @@ def test_goldens_cover_every_new_class_and_composition():
 
 
 # ---------------------------------------------------------------------------
-# ReduceLROnPlateau on top of StepLR, as PyTorch chains them.
+# ReduceLROnPlateau on top of every schedule, as PyTorch chains them.
 # ---------------------------------------------------------------------------
 
 
@@ -410,6 +412,205 @@ def test_plateau_on_steplr_is_pytorchs_chain(case):
     np.testing.assert_allclose(lrs, case["lr"], rtol=RTOL)
     assert len(set(np.round(np.asarray(case["lr"]) / np.asarray(
         chapter_numpy("StepLR", case["config"])(np.arange(1, len(lrs) + 1))), 12))) > 1  # fmt: skip
+
+
+#: Whose PyTorch scheduler multiplies the current lr: there "scale" is PyTorch's too.
+_CHAINABLE = {"StepLR", "MultiStepLR", "ExponentialLR", "ConstantLR", "LinearLR", "PolynomialLR",
+              "MultiplicativeLR", "ChainedScheduler"}  # fmt: skip
+_PLATEAU_ON_IDS = [c["id"] for c in PLATEAU_ON]
+
+
+def _chainable(case):
+    return case["schedule"] in _CHAINABLE or case["id"] == "plateau-on/warmup-none-constant"
+
+
+def replay_plateau(case, on_schedule, *, groups=False, dtype=None, stop=None, restart=None):
+    """The learning rates at every optimizer step of kerasdl's ReduceLROnPlateau on the case's
+    schedule, stepped as the golden's PyTorch loop: ``plateau.step(metric)`` at each epoch's
+    end, the optimizer's ``iterations`` at the next epoch's first step. One column per
+    learning rate: the optimizer's (PyTorch's group 0), and with ``groups`` a group with
+    ``lr2`` (PyTorch's group 1; first in ``min_lr``'s order). ``restart(optimizer, plateau)``,
+    called after epoch ``stop``, returns the pair to go on with."""
+    extra = {} if dtype is None else {"dtype": dtype}
+    schedule = kerasdl_schedule(case["schedule"], case["config"], **extra)
+    params = dict(case["plateau"])
+    min_lr = params.pop("min_lr")
+    if groups:
+        variables = [keras.Variable(np.zeros(2), name=n) for n in ("first", "second")]
+        group = {"paths": ["first"], "learning_rate": case["groups_lr"][1]}
+        optimizer = kerasdl.optimizers.SGD(schedule, groups=[group])
+        optimizer.build(variables)
+        min_lr = [min_lr[1], min_lr[0]]
+    else:
+        optimizer = keras.optimizers.SGD(schedule)
+        min_lr = min_lr[0]
+    plateau = ReduceLROnPlateau(optimizer=optimizer, min_lr=min_lr, on_schedule=on_schedule,
+                                **params)  # fmt: skip
+
+    def read():
+        if groups:
+            return [float(optimizer.group_learning_rate(g)) for g in (None, 0)]
+        return [float(optimizer.learning_rate)]
+
+    spe, lrs = case["epoch_steps"], []
+    for epoch, value in enumerate(case["metrics"]):
+        for batch in range(spe):
+            optimizer.iterations.assign(epoch * spe + batch)
+            lrs.append(read())
+        optimizer.iterations.assign((epoch + 1) * spe)
+        plateau.step(value)
+        if epoch == stop:
+            optimizer, plateau = restart(optimizer, plateau)
+    return np.asarray(lrs)
+
+
+def _expected(case, groups=False):
+    return (
+        np.stack([case["lr"], case["lr2"]], axis=1) if groups else np.asarray(case["lr"])[:, None]
+    )
+
+
+@pytest.mark.parametrize("case", PLATEAU_ON, ids=_PLATEAU_ON_IDS)
+def test_pytorch_mode_is_pytorchs_rate_at_every_step(case):
+    """on_schedule="pytorch": the schedule goes on from each reduced rate as PyTorch's
+    scheduler does (multiplied on, recomputed at its next step, the cosine's recursion,
+    SequentialLR's milestones), float32 to 1e-6."""
+    expected = _expected(case)
+    got = replay_plateau(case, "pytorch")
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=_atol(expected))
+    assert not np.allclose(case["lr"], case["schedule_lr"], rtol=1e-3)  # the plateau acts
+
+
+@pytest.mark.parametrize("case", PLATEAU_ON, ids=_PLATEAU_ON_IDS)
+def test_pytorch_mode_float64_per_parameter_group(case):
+    """The same per parameter group (the group's schedule `rebased` on ``lr2``, its own
+    min_lr), float64 to 1e-12, and on the whole optimizer's schedule in float64."""
+    with goldens.floatx("float64"):
+        got = replay_plateau(case, "pytorch", groups=True, dtype="float64")
+        whole = replay_plateau(case, "pytorch", dtype="float64")
+    np.testing.assert_allclose(got, _expected(case, groups=True), rtol=RTOL64, atol=1e-15)
+    np.testing.assert_allclose(whole, _expected(case), rtol=RTOL64, atol=1e-15)
+
+
+@pytest.mark.parametrize("case", PLATEAU_ON, ids=_PLATEAU_ON_IDS)
+def test_scale_mode_is_pytorchs_on_chainable_schedules_only(case):
+    """on_schedule="scale" (the default): the schedule times the reductions. PyTorch's for a
+    scheduler that multiplies the current lr; not for one that recomputes it."""
+    got = replay_plateau(case, "scale")
+    expected = _expected(case)
+    if _chainable(case):
+        np.testing.assert_allclose(got, expected, rtol=RTOL, atol=_atol(expected))
+    elif case["schedule"] != "SequentialLR":  # (depends on where the milestones fall)
+        assert np.max(np.abs(got - expected) / np.abs(expected).max()) > 1e-2
+
+
+def test_plateau_goldens_cover_every_schedule_and_the_rules_corners():
+    names = {c["schedule"] for c in PLATEAU_ON}
+    assert set(schedules.__all__) - {"CycledMomentum"} <= names
+    for case in PLATEAU_ON:
+        lr, spe = np.asarray(case["lr"]), case["epoch_steps"]
+        plain = np.asarray(case["schedule_lr"])
+        ratios = np.where(plain > 0, lr / np.where(plain > 0, plain, 1), 1)[::spe]
+        reduced = np.flatnonzero(ratios[1:] < ratios[:-1] * (1 - 1e-9))
+        if _chainable(case):
+            assert len(reduced) >= 2, case["id"]
+    by_id = {c["id"]: c for c in PLATEAU_ON}
+    eager = [c for c in PLATEAU_ON if c["plateau"]["patience"] == 0]
+    assert eager and all(c["plateau"]["cooldown"] == 0 for c in eager)  # reductions in a row
+    assert any(c["plateau"]["cooldown"] > 0 for c in PLATEAU_ON)
+    clamped = by_id["plateau-on/chained-linear-step-multistep-spe2"]
+    assert clamped["plateau"]["min_lr"][0] in np.round(clamped["lr"], 15)
+    assert {c["config"].get("anneal_strategy", "cos") for c in PLATEAU_ON
+            if c["schedule"] == "OneCycleLR"} == {"cos", "linear"}  # fmt: skip
+    cosine = [c for c in PLATEAU_ON if c["schedule"] == "CosineAnnealingLR"]
+    assert any(len(c["metrics"]) > 2 * c["config"]["T_max"] for c in cosine)
+    assert {bool(c["config"].get("eta_min")) for c in cosine} == {True, False}
+    assert any(c["epoch_steps"] > 1 and not c["per_step"] for c in PLATEAU_ON)
+    polynomial = by_id["plateau-on/polynomial-past-end"]
+    assert len(polynomial["metrics"]) > polynomial["config"]["total_iters"]
+
+
+def _resave(optimizer, plateau):
+    """A save and load in the middle of a run: the optimizer through its config and variables
+    (what model.save / load_model and kerasdl's resume do), the callback through get_state."""
+    config = json.loads(json.dumps(keras.optimizers.serialize(optimizer)))
+    loaded = keras.optimizers.deserialize(config)
+    if getattr(optimizer, "_groups", None):
+        loaded.build([keras.Variable(np.zeros(2), name=n) for n in ("first", "second")])
+        for mine, theirs in zip(loaded.variables, optimizer.variables, strict=True):
+            mine.assign(theirs)
+    else:
+        loaded.iterations.assign(optimizer.iterations)
+    state = json.loads(json.dumps(plateau.get_state()))
+    restored = ReduceLROnPlateau.from_config(plateau.get_config())
+    restored.optimizer = loaded
+    restored.set_state(state)
+    restored._attach_all()
+    return loaded, restored
+
+
+@pytest.mark.parametrize("groups", [False, True], ids=["optimizer", "groups"])
+@pytest.mark.parametrize("key", ["plateau-on/cosine-eta_min-spe2", "plateau-on/lambda-spe3"])
+def test_a_save_and_load_mid_run_keeps_the_reset(key, groups):
+    case = next(c for c in PLATEAU_ON if c["id"] == key)
+    with goldens.floatx("float64"):
+        got = replay_plateau(case, "pytorch", groups=groups, dtype="float64", stop=4,
+                             restart=_resave)  # fmt: skip
+    np.testing.assert_allclose(got, _expected(case, groups), rtol=RTOL64, atol=1e-15)
+
+
+def test_a_saved_state_without_resets_still_loads():
+    """state.json written before on_schedule existed has no "resets"."""
+    optimizer = keras.optimizers.SGD(schedules.LambdaLR(0.1, exp095))
+    plateau = ReduceLROnPlateau(optimizer=optimizer, on_schedule="pytorch", patience=0)
+    state = plateau.get_state()
+    assert state["resets"] == [[-1, 0.0]]
+    del state["resets"]
+    plateau.set_state(state)
+    plateau.step(1.0)
+    assert plateau.status.learning_rate == pytest.approx(0.1)
+
+
+def test_fit_applies_pytorchs_rates_with_a_plateau_on_a_recomputing_schedule():
+    """model.fit (float64): the rate SGD applies at every step is PyTorch's with
+    ReduceLROnPlateau on top (the reduction lasts one epoch of LambdaLR, then it recomputes),
+    read off the kernel: the loss is the mean prediction on inputs of ones, so w moves by
+    exactly lr(k) at step k."""
+    import kerasdl.optimizers
+
+    case = next(c for c in PLATEAU_ON if c["id"] == "plateau-on/lambda-spe3")
+    params = dict(case["plateau"])
+    min_lr = params.pop("min_lr")[0]
+    spe, epochs = case["epoch_steps"], len(case["metrics"])
+
+    class Script(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.kernels = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.kernels.append(float(self.model.layers[0].kernel[0, 0]))
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["scripted"] = case["metrics"][epoch]
+
+    keras.backend.set_floatx("float64")
+    try:
+        schedule = kerasdl_schedule(case["schedule"], case["config"])
+        dense = keras.layers.Dense(1, use_bias=False, kernel_initializer="ones", dtype="float64")
+        model = keras.Sequential([keras.Input((1,), dtype="float64"), dense])
+        model.compile(optimizer=kerasdl.optimizers.SGD(learning_rate=schedule),
+                      loss=lambda y_true, y_pred: ops.mean(y_pred))  # fmt: skip
+        plateau = ReduceLROnPlateau(monitor="scripted", min_lr=min_lr, on_schedule="pytorch",
+                                    **params)  # fmt: skip
+        script = Script()
+        model.fit(np.ones((spe, 1)), np.zeros((spe, 1)), batch_size=1, epochs=epochs,
+                  verbose=0, shuffle=False, callbacks=[script, plateau])  # fmt: skip
+    finally:
+        keras.backend.set_floatx("float32")
+    applied = -np.diff([1.0, *script.kernels])
+    np.testing.assert_allclose(applied, case["lr"], rtol=1e-9)
+    assert len(plateau.lr_changes) >= 3
 
 
 # ---------------------------------------------------------------------------

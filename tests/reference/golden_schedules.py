@@ -31,7 +31,8 @@ from torch.optim import lr_scheduler
 
 def generate():
     chapter = _step_lr() + _exponential_lr() + _cosine() + _noam() + _linear_warmup()
-    return chapter + _torch_schedulers() + _rebased_chapter() + _plateau_on_steplr()
+    cases = chapter + _torch_schedulers() + _rebased_chapter() + _plateau_on_steplr()
+    return cases + _plateau_on_every_schedule()
 
 
 def _optimizer(lr):
@@ -571,3 +572,201 @@ def _plateau_on_steplr():
             "lr": lrs,
         })  # fmt: skip
     return cases
+
+
+# ----------------------------------------------------------------------------- plateau on top
+#
+# ReduceLROnPlateau on top of every scheduler, PyTorch's documented way: one optimizer with two
+# parameter groups (lrs ``lr`` and ``lr2``), ``scheduler.step()`` once an epoch (once a batch for
+# the per-step ones: CyclicLR, OneCycleLR, the warmups' LambdaLR, CosineAnnealingWarmRestarts'
+# ``step(epoch + i / iters)``), and ``plateau.step(metric)`` at each epoch's end, after the
+# scheduler's step. The plateau sets ``group["lr"]`` itself; each scheduler's later steps go on
+# from that value as its own ``get_lr`` does (a chainable one multiplies it, a recomputing one
+# starts again from its base, CosineAnnealingLR's recursive form scales its distance to
+# eta_min). A case holds ``plateau`` (the plateau's arguments, ``min_lr`` a list: one per group),
+# ``epoch_steps`` (optimizer steps in an epoch of the loop), ``per_step``, ``metrics``, and at every
+# optimizer step ``lr`` and ``lr2`` (the two groups' rates when the step runs) and
+# ``schedule_lr`` (group 0's without the plateau).
+
+_PLATEAUS = {
+    # A reduction after every bad epoch, several in a row.
+    "eager": dict(factor=0.5, patience=0, cooldown=0, threshold=1e-4),
+    # Patience, cooldown and a min_lr that clamps (per group: see _plateau_case).
+    "cooldown": dict(factor=0.3, patience=1, cooldown=2, threshold=1e-4),
+}
+
+
+def _metrics(epochs):
+    """A validation loss that improves, stalls and worsens: runs of bad epochs of every length."""
+    base = [1.0, 0.9, 0.95, 0.96, 0.8, 0.85, 0.85, 0.9, 0.7, 0.75, 0.76, 0.77, 0.78, 0.6,
+            0.65, 0.66, 0.5, 0.55, 0.56, 0.57, 0.58, 0.59, 0.45, 0.46]  # fmt: skip
+    return [base[e % len(base)] - 0.5 * (e // len(base)) for e in range(epochs)]
+
+
+def _lambda_maker(factor):
+    return lambda optimizer, name, config: lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def _plateau_case(case_id, name, config, epochs, lr2, kind, *, epoch_steps=None, per_step=False,
+                  make=None, lr=None, min_lr=None):  # fmt: skip
+    """PyTorch's ``name`` scheduler (``make(optimizer, name, config)``, else `_make`) with a
+    ReduceLROnPlateau on top, run ``epochs`` epochs of ``epoch_steps`` optimizer steps."""
+    spe = epoch_steps or config.get("steps_per_epoch", 1)
+    if name == "ChainedScheduler":  # stepped as its members count
+        spe = config["schedules"][0]["config"].get("steps_per_epoch", 1)
+    if lr is None:
+        lr = config.get("initial_learning_rate")
+    if lr is None and "schedules" in config:
+        lr = config["schedules"][0]["config"]["initial_learning_rate"]
+    if lr is None:
+        lr = 0.123  # CyclicLR, OneCycleLR: their own rates
+    params = dict(_PLATEAUS[kind], min_lr=min_lr or ([0.0, 0.0] if kind == "eager" else
+                                                     [0.002 * lr / 0.1, 0.0]))  # fmt: skip
+    metrics = _metrics(epochs)
+    runs = {}
+    for plateau_on in (True, False):
+        optimizer = _two_groups(lr, lr2)
+        scheduler = (make or _make)(optimizer, name, config)
+        plateau = lr_scheduler.ReduceLROnPlateau(optimizer, **params) if plateau_on else None
+        lrs, lrs2 = [], []
+        for epoch in range(epochs):
+            for batch in range(spe):
+                k = epoch * spe + batch
+                lrs.append(float(optimizer.param_groups[0]["lr"]))
+                lrs2.append(float(optimizer.param_groups[1]["lr"]))
+                optimizer.step()
+                if per_step == "epoch-fraction":  # CosineAnnealingWarmRestarts per batch
+                    scheduler.step(k // spe + (k % spe) / spe)
+                elif per_step and scheduler is not None:
+                    scheduler.step()
+            if not per_step and scheduler is not None:
+                scheduler.step()
+            if plateau is not None:
+                plateau.step(metrics[epoch])
+        runs[plateau_on] = (lrs, lrs2)
+    how = "every batch" if per_step else "every epoch"
+    return {
+        "id": case_id, "schedule": name, "config": config, "plateau": params,
+        "epoch_steps": spe, "per_step": bool(per_step), "metrics": metrics,
+        "groups_lr": [lr, lr2],
+        "torch": f"{name}(two groups lr={lr}, {lr2}).step() {how}, then "
+                 f"ReduceLROnPlateau({params}).step(metric) at each epoch's end",
+        "lr": runs[True][0], "lr2": runs[True][1], "schedule_lr": runs[False][0],
+    }  # fmt: skip
+
+
+def _plateau_on_every_schedule():
+    p = _plateau_case
+    noam = _noam_factor(32, 6)
+    cosine = _schedule("CosineAnnealingLR", initial_learning_rate=0.1, T_max=3, steps_per_epoch=2)
+    warm = _warmup_case("check", cosine, 5, 0.01, 2 * 16)
+    warm_factors = [v / 0.1 for v in warm["lr"]]
+    return [
+        # Chainable: each multiplies the current lr, so a reduction persists.
+        p("plateau-on/steplr", "StepLR", dict(
+            initial_learning_rate=0.1, step_size=3, gamma=0.5), 16, 0.03, "eager"),
+        p("plateau-on/steplr-spe3", "StepLR", dict(
+            initial_learning_rate=0.1, step_size=2, gamma=0.7, steps_per_epoch=3), 14, 0.3,
+          "cooldown"),
+        p("plateau-on/multistep-spe2", "MultiStepLR", dict(
+            initial_learning_rate=0.05, milestones=[2, 2, 5], gamma=0.5, steps_per_epoch=2), 14,
+          0.01, "cooldown"),
+        p("plateau-on/exponential", "ExponentialLR", dict(
+            initial_learning_rate=0.1, gamma=0.9), 20, 0.4, "eager"),
+        p("plateau-on/constant-spe2", "ConstantLR", dict(
+            initial_learning_rate=0.2, factor=0.5, total_iters=4, steps_per_epoch=2), 12, 1.0,
+          "eager"),
+        p("plateau-on/linear", "LinearLR", dict(
+            initial_learning_rate=0.1, start_factor=0.25, total_iters=5), 14, 0.2, "cooldown"),
+        p("plateau-on/linear-to-zero", "LinearLR", dict(
+            initial_learning_rate=0.1, start_factor=1.0, end_factor=0.0, total_iters=6), 10,
+          0.2, "eager"),
+        p("plateau-on/polynomial-past-end", "PolynomialLR", dict(
+            initial_learning_rate=0.1, total_iters=6, power=2.0), 12, 0.5, "eager"),
+        p("plateau-on/multiplicative", "MultiplicativeLR", dict(
+            initial_learning_rate=0.1, lr_lambda="slowing", max_epochs=30), 18, 0.5, "cooldown"),
+        # Recomputing from the base lrs: a reduction lasts until the scheduler's next step.
+        p("plateau-on/lambda", "LambdaLR", dict(
+            initial_learning_rate=0.1, lr_lambda="exp095"), 16, 0.7, "eager"),
+        p("plateau-on/lambda-spe3", "LambdaLR", dict(
+            initial_learning_rate=0.2, lr_lambda="warmup5", steps_per_epoch=3), 14, 0.01,
+          "cooldown"),
+        p("plateau-on/restarts", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.1, T_0=3, T_mult=2, eta_min=0.001), 20, 0.05, "eager"),
+        p("plateau-on/restarts-spe2", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.1, T_0=2, steps_per_epoch=2), 14, 0.3, "cooldown"),
+        p("plateau-on/restarts-per-step", "CosineAnnealingWarmRestarts", dict(
+            initial_learning_rate=0.05, T_0=3, eta_min=0.005, steps_per_epoch=4, per_step=True),
+          12, 0.5, "eager", per_step="epoch-fraction"),
+        p("plateau-on/cyclic", "CyclicLR", dict(
+            base_lr=0.01, max_lr=0.1, step_size_up=3, step_size_down=5, mode="triangular2"),
+          14, 0.3, "eager", epoch_steps=4, per_step=True),
+        p("plateau-on/onecycle-cos", "OneCycleLR", dict(max_lr=0.1, total_steps=5 * 12),
+          12, 0.3, "eager", epoch_steps=5, per_step=True),
+        p("plateau-on/onecycle-linear", "OneCycleLR", dict(
+            max_lr=0.5, total_steps=3 * 14, pct_start=0.25, anneal_strategy="linear"),
+          14, 0.3, "cooldown", epoch_steps=3, per_step=True),
+        p("plateau-on/noam", "NoamWarmup", dict(d_model=32, warmup_steps=6, scale=2.0), 12,
+          0.5, "eager", epoch_steps=3, per_step=True, make=_lambda_maker(noam), lr=2.0),
+        p("plateau-on/linear-warmup", "LinearWarmup", warm["config"], 16, 0.4, "cooldown",
+          epoch_steps=2, per_step=True, lr=0.1,
+          make=_lambda_maker(lambda k: warm_factors[min(k, len(warm_factors) - 1)])),
+        # No warmup, a constant after it: PyTorch has no scheduler, the reductions persist.
+        p("plateau-on/warmup-none-constant", "LinearWarmup", dict(
+            after=0.05, warmup_steps=0, initial_learning_rate=0.0), 12, 0.05, "eager",
+          epoch_steps=2, lr=0.05, make=lambda optimizer, name, config: None),
+        # CosineAnnealingLR's recursive form: ratio 0 at T_max (mod 2 T_max), an additive step
+        # after it; runs past 2 * T_max.
+        p("plateau-on/cosine", "CosineAnnealingLR", dict(initial_learning_rate=0.1, T_max=4),
+          20, 0.05, "eager"),
+        p("plateau-on/cosine-eta_min-spe2", "CosineAnnealingLR", dict(
+            initial_learning_rate=0.1, T_max=3, eta_min=0.01, steps_per_epoch=2), 16, 0.02,
+          "cooldown"),
+        p("plateau-on/cosine-tmax2-eta_min", "CosineAnnealingLR", dict(
+            initial_learning_rate=0.1, T_max=2, eta_min=0.001), 14, 0.3, "eager"),
+        p("plateau-on/cosine-tmax1", "CosineAnnealingLR", dict(
+            initial_learning_rate=0.1, T_max=1, eta_min=0.02), 10, 0.01, "eager"),
+        # Compositions.
+        p("plateau-on/sequential-linear-exponential", "SequentialLR", dict(
+            schedules=[_s("LinearLR", initial_learning_rate=0.1, start_factor=0.2, total_iters=3),
+                       _s("ExponentialLR", initial_learning_rate=0.1, gamma=0.9)],
+            milestones=[3]), 16, 0.4, "eager"),
+        p("plateau-on/sequential-constant-cosine-step-spe2", "SequentialLR", dict(
+            schedules=[
+                _s("ConstantLR", initial_learning_rate=0.1, factor=0.1, total_iters=5,
+                   steps_per_epoch=2),
+                _s("CosineAnnealingLR", initial_learning_rate=0.1, T_max=4, eta_min=0.01,
+                   steps_per_epoch=2),
+                _s("StepLR", initial_learning_rate=0.1, step_size=2, gamma=0.5,
+                   steps_per_epoch=2)],
+            milestones=[2, 8], steps_per_epoch=2), 16, 0.02, "cooldown"),
+        p("plateau-on/sequential-exponential-restarts", "SequentialLR", dict(
+            schedules=[_s("ExponentialLR", initial_learning_rate=0.1, gamma=0.5),
+                       _s("CosineAnnealingWarmRestarts", initial_learning_rate=0.1, T_0=3,
+                          T_mult=2)],
+            milestones=[4]), 16, 0.3, "eager"),
+        p("plateau-on/sequential-lambda-step", "SequentialLR", dict(
+            schedules=[_s("LambdaLR", initial_learning_rate=0.1, lr_lambda="warmup5"),
+                       _s("StepLR", initial_learning_rate=0.1, step_size=3, gamma=0.5)],
+            milestones=[5]), 16, 0.3, "eager"),
+        p("plateau-on/sequential-linear-multiplicative", "SequentialLR", dict(
+            schedules=[_s("LinearLR", initial_learning_rate=0.1, start_factor=0.25, total_iters=4),
+                       _s("MultiplicativeLR", initial_learning_rate=0.1, lr_lambda="const09",
+                          max_epochs=20)],
+            milestones=[3]), 16, 0.3, "cooldown"),
+        p("plateau-on/chained-constant-exponential", "ChainedScheduler", dict(
+            schedules=[_s("ConstantLR", initial_learning_rate=0.05, factor=0.1, total_iters=6),
+                       _s("ExponentialLR", initial_learning_rate=0.05, gamma=0.9)]), 16, 0.2,
+          "eager"),
+        p("plateau-on/chained-linear-step-multistep-spe2", "ChainedScheduler", dict(
+            schedules=[
+                _s("LinearLR", initial_learning_rate=0.1, start_factor=0.5, total_iters=3,
+                   steps_per_epoch=2),
+                _s("StepLR", initial_learning_rate=0.1, step_size=4, gamma=0.5, steps_per_epoch=2),
+                _s("MultiStepLR", initial_learning_rate=0.1, milestones=[5, 9], gamma=0.3,
+                   steps_per_epoch=2)]), 14, 0.01, "cooldown"),
+        p("plateau-on/chained-polynomial-multiplicative", "ChainedScheduler", dict(
+            schedules=[_s("PolynomialLR", initial_learning_rate=0.2, total_iters=8, power=2.0),
+                       _s("MultiplicativeLR", initial_learning_rate=0.2, lr_lambda="slowing",
+                          max_epochs=16)]), 14, 0.1, "eager"),
+    ]  # fmt: skip
