@@ -836,6 +836,15 @@ class PlateauConfig:
     threshold: float = setting(1e-4, help="relative improvement that counts", rule=_NON_NEGATIVE)
     cooldown: int = setting(0, help="epochs to wait after a reduction", rule=Int(0, MAX_EPOCHS))
     min_lr: float = setting(0.0, help="the lowest learning rate", rule=_NON_NEGATIVE)
+    on_schedule: str = setting(
+        "scale",
+        help="on a schedule: scale it from each reduction on, or go on from the reduced rate "
+        "as PyTorch's scheduler does",
+        rule=OneOf(("scale", "pytorch")),
+        doc="`scale` is PyTorch's result for its chainable schedulers (step, multistep, "
+        "exponential, constant, linear, polynomial); `pytorch` for every schedule "
+        "([schedules.md](schedules.md#with-reducelronplateau))",
+    )
 
 
 _SECTIONS = {

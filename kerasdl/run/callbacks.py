@@ -189,6 +189,7 @@ def _plateau(config):
         cooldown=pl.cooldown,
         min_lr=pl.min_lr,
         mode=plateau_mode(pl.monitor),
+        on_schedule=pl.on_schedule,
     )
 
 
