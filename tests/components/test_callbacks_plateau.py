@@ -5,6 +5,7 @@ References: golden learning rates and counters from ``torch.optim.lr_scheduler.R
 (``reference_plateau``), checked on random sequences with hypothesis.
 """
 
+import json
 import math
 import re
 from pathlib import Path
@@ -392,7 +393,7 @@ def test_get_state_set_state_resumes():
 def test_config_round_trip():
     plateau = ReduceLROnPlateau(
         monitor="val_acc", factor=0.5, patience=3, threshold=0.01, threshold_mode="abs",
-        cooldown=2, min_lr=1e-5, mode="max", eps=1e-9, log_status=False,
+        cooldown=2, min_lr=1e-5, mode="max", eps=1e-9, log_status=False, on_schedule="pytorch",
     )  # fmt: skip
     config = plateau.get_config()
     assert ReduceLROnPlateau.from_config(config).get_config() == config
@@ -410,6 +411,68 @@ def test_scaled_schedule_config_round_trip():
         np.testing.assert_allclose(float(restored(step)), 0.25 * 0.1 * 0.5 ** (step / 10), 1e-6)
     with pytest.raises(ValueError, match="must be a LearningRateSchedule"):
         PlateauScaledSchedule(0.1)
+
+
+def test_scaled_schedule_keeps_a_pytorch_reset_in_its_config():
+    """LambdaLR (PyTorch recomputes it each epoch): the rate set at step 4 lasts epoch 2 only."""
+    kerasdl_schedules = pytest.importorskip("kerasdl.schedules")
+    lambda_lr = kerasdl_schedules.LambdaLR(0.1, halving, steps_per_epoch=2)
+    schedule = PlateauScaledSchedule(lambda_lr, since=4, rate=0.01)
+    expected = [0.1, 0.1, 0.05, 0.05, 0.01, 0.01, 0.0125, 0.0125]
+    np.testing.assert_allclose([float(schedule(k)) for k in range(8)], expected, rtol=1e-6)
+    config = json.loads(json.dumps(keras.saving.serialize_keras_object(schedule)))
+    restored = keras.saving.deserialize_keras_object(config)
+    assert restored.get_config() == schedule.get_config()
+    assert restored.get_config()["since"] == 4
+    np.testing.assert_allclose([float(restored(k)) for k in range(8)], expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"Argument `since` must be an integer >= 0"):
+        PlateauScaledSchedule(lambda_lr, since=-2)
+
+
+@keras.saving.register_keras_serializable(package="kerasdl_tests")
+def halving(epoch):
+    return ops.power(ops.convert_to_tensor(0.5, epoch.dtype), epoch)
+
+
+def test_pytorch_mode_refuses_a_schedule_it_cannot_follow():
+    optimizer = keras.optimizers.SGD(schedules.ExponentialDecay(0.1, 10, 0.5))
+    with pytest.raises(ValueError, match=r"on_schedule='pytorch'.*ExponentialDecay.*'scale'"):
+        ReduceLROnPlateau(optimizer=optimizer, on_schedule="pytorch")
+    kerasdl_optimizers = pytest.importorskip("kerasdl.optimizers")
+    grouped = kerasdl_optimizers.SGD(
+        0.1, groups=[{"max_rank": 1, "learning_rate": schedules.ExponentialDecay(0.1, 10, 0.5)}]
+    )
+    with pytest.raises(ValueError, match="parameter group 0 is ExponentialDecay"):
+        ReduceLROnPlateau(optimizer=grouped, on_schedule="pytorch")
+    ReduceLROnPlateau(optimizer=grouped)  # "scale" scales any schedule
+
+
+def test_pytorch_mode_on_a_multi_optimizer():
+    """A MultiOptimizer of a Keras Adam on a kerasdl LambdaLR and a kerasdl SGD with groups
+    (constant rates), reduced at the end of epochs 2 and 3 (2 steps an epoch): LambdaLR
+    recomputes at each epoch, so the first reduction is gone by the second (PyTorch's), the
+    constants keep both."""
+    kerasdl_schedules = pytest.importorskip("kerasdl.schedules")
+    kerasdl_optimizers = pytest.importorskip("kerasdl.optimizers")
+    grouped = kerasdl_optimizers.SGD(0.1, groups=[{"max_rank": 1, "learning_rate": 0.2}])
+    lambda_lr = kerasdl_schedules.LambdaLR(0.01, halving, steps_per_epoch=2)
+    multi = keras.optimizers.MultiOptimizer(
+        keras.optimizers.OptimizerMap(grouped, {".*out/.*": keras.optimizers.Adam(lambda_lr)})
+    )
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="first"), keras.layers.Dense(1, name="out")]
+    )
+    model.compile(optimizer=multi, loss="mse")
+    plateau = ReduceLROnPlateau(
+        monitor="loss", mode="max", patience=0, factor=0.5, on_schedule="pytorch"
+    )
+    x = np.linspace(-1, 1, 24, dtype="float32").reshape(8, 3)
+    model.fit(x, x.sum(axis=1, keepdims=True), epochs=3, batch_size=4, verbose=0,
+              callbacks=[plateau])  # fmt: skip
+    # At step 6 (epoch 3): LambdaLR's 0.01 * 0.5**3 halved once; the constants twice.
+    np.testing.assert_allclose(plateau.status.learning_rates, [0.5 * 0.01 * 0.125, 0.05, 0.025],
+                               rtol=1e-6)  # fmt: skip
+    assert [c.group for c in plateau.lr_changes] == [0, 1, 2] * 2
 
 
 @pytest.mark.parametrize(
@@ -430,6 +493,11 @@ def test_scaled_schedule_config_round_trip():
         (
             {"threshold_mode": "pct"},
             "Argument `threshold_mode` must be one of 'rel', 'abs'. Received: threshold_mode='pct'",
+        ),
+        (
+            {"on_schedule": "torch"},
+            "Argument `on_schedule` must be one of 'scale', 'pytorch'. "
+            "Received: on_schedule='torch'",
         ),
     ],
 )
