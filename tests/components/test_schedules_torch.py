@@ -650,6 +650,30 @@ def test_traces_once_and_matches_eager_under_compilation(key):
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=_atol(expected))
 
 
+@pytest.mark.parametrize("case", PLATEAU_ON, ids=_PLATEAU_ON_IDS)
+def test_a_pytorch_reset_traces_once_under_compilation(case):
+    """PlateauScaledSchedule with a reset (every schedule's plateau_gain) under XLA / jax.jit:
+    one trace, the eager values."""
+    from kerasdl.callbacks import PlateauScaledSchedule
+
+    schedule = kerasdl_schedule(case["schedule"], case["config"])
+    since = 3 * case["epoch_steps"]
+    wrapped = PlateauScaledSchedule(schedule, since=since, rate=0.5 * case["lr"][since])
+    traces = []
+
+    def lr(step):
+        traces.append(step)
+        return wrapped(step)
+
+    compiled = _compiled(lr)
+    steps = [0, since - 1, since, since + 1, len(case["lr"]) - 1]
+    got = [float(compiled(ops.convert_to_tensor(k, dtype="int64"))) for k in steps]
+    assert len(traces) == 1
+    eager = [float(wrapped(k)) for k in steps]
+    np.testing.assert_allclose(got, eager, rtol=RTOL, atol=_atol(np.asarray(case["lr"])))
+    assert got[2] == pytest.approx(0.5 * case["lr"][since], rel=RTOL)
+
+
 @pytest.mark.parametrize("kind", ["python-int", "int32", "int64-variable", "float32"])
 def test_every_kind_of_step(kind):
     make = {
