@@ -95,6 +95,7 @@ __all__ = [
     "check_task",
     "field_paths",
     "field_specs",
+    "group_schedules",
     "initializer_spec",
     "loss_spec",
     "model_source",
@@ -315,6 +316,7 @@ _GROUP_KEYS = (
     ("momentum_decay", _NON_NEGATIVE),
     ("decoupled_weight_decay", Bool()),
     ("maximize", Bool()),
+    ("max_lr", _POSITIVE),  # cyclic, onecycle: PyTorch's per-group max_lr (`group_schedules`)
 )
 
 
@@ -638,7 +640,9 @@ class OptimizerConfig:
         doc="PyTorch's param_groups ([optimizers.md](optimizers.md#parameter-groups)): "
         "`pattern` is a regex searched in each variable's path (`dense_1/kernel`: a layer "
         "name), `max_rank = 1` takes biases and norms; a variable goes to the first group "
-        "that selects it, the rest keep [optimizer]'s values; `--set` cannot give tables",
+        "that selects it, the rest keep [optimizer]'s values; `max_lr`: the group's peak rate "
+        "under cyclic or onecycle (PyTorch's list of max_lr; a group's `learning_rate` is then "
+        "its cyclic base rate); `--set` cannot give tables",
         factory=list,
     )
 
@@ -1615,7 +1619,7 @@ def _check_optimizer(o: OptimizerConfig, cycled: bool = False):
 
 def _check_groups(o: OptimizerConfig, cycled: bool = False):
     """Each [[optimizer.groups]] table sets only what its optimizer takes per group."""
-    allowed = ("learning_rate", "weight_decay", *OPTIMIZER_PARAMS[o.name])
+    allowed = ("learning_rate", "weight_decay", "max_lr", *OPTIMIZER_PARAMS[o.name])
     for i, group in enumerate(o.groups):
         for key, value in group.items():
             if key in dict(_GROUP_SELECTORS):
@@ -1663,6 +1667,15 @@ def _check_schedule(s: ScheduleConfig, c: TrainConfig):
             s.warmup_epochs == 0,
             "0 with the 'noam' schedule (it warms up over schedule.warmup_steps)",
         )
+    for i, group in enumerate(c.optimizer.groups):
+        if "max_lr" in group:
+            _check(
+                f"optimizer.groups[{i}].max_lr",
+                group["max_lr"],
+                s.name in CYCLING_SCHEDULES,
+                "unset unless schedule.name is 'cyclic' or 'onecycle' (PyTorch's per-group "
+                f"max_lr); schedule {s.name!r} follows the group's learning_rate",
+            )
 
 
 #: The schedules whose `cycle_momentum` cycles the optimizer's momentum (PyTorch's per-batch).
@@ -1764,9 +1777,30 @@ def optimizer_spec(config: TrainConfig) -> tuple[str, dict]:
             kwargs[name] = getattr(o, name)
     if o.clipnorm is not None:
         kwargs["clipnorm"] = o.clipnorm
-    if o.groups:
-        kwargs["groups"] = [dict(group) for group in o.groups]
+    if o.groups:  # a group's max_lr is its schedule's (`group_schedules`), not an argument
+        kwargs["groups"] = [{k: v for k, v in g.items() if k != "max_lr"} for g in o.groups]
     return OPTIMIZERS[o.name], kwargs
+
+
+def group_schedules(config: TrainConfig, steps_per_epoch: int) -> list[dict | None]:
+    """Each ``[[optimizer.groups]]`` table's own schedule, PyTorch's per-group ``max_lr``.
+
+    A `schedule_spec` for a table that sets ``max_lr`` under ``cyclic`` or ``onecycle``: the
+    config's schedule with the table's ``max_lr``, and its ``learning_rate`` (when it sets one)
+    for ``optimizer.learning_rate`` (cyclic's lowest rate); None for the other tables, which
+    keep the optimizer's schedule (rebased to their ``learning_rate``, which `CyclicLR` and
+    `OneCycleLR` ignore, as PyTorch's scalar ``max_lr`` sets every group's rate).
+    """
+    specs = []
+    for group in config.optimizer.groups:
+        if "max_lr" not in group or config.schedule.name not in CYCLING_SCHEDULES:
+            specs.append(None)
+            continue
+        own = {"schedule.max_lr": group["max_lr"]}
+        if "learning_rate" in group:
+            own["optimizer.learning_rate"] = group["learning_rate"]
+        specs.append(schedule_spec(config.override(own), steps_per_epoch))
+    return specs
 
 
 def momentum_spec(config: TrainConfig) -> str | None:

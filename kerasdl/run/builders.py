@@ -13,6 +13,7 @@ from kerasdl.config import (
     ConfigError,
     TrainConfig,
     check_classes,
+    group_schedules,
     loss_spec,
     momentum_spec,
     optimizer_spec,
@@ -20,6 +21,7 @@ from kerasdl.config import (
 )
 
 __all__ = [
+    "build_group_learning_rates",
     "build_learning_rate",
     "build_loss",
     "build_metrics",
@@ -120,21 +122,54 @@ def build_momentum(config: TrainConfig, steps_per_epoch: int) -> dict:
     return {key: momentum}
 
 
-def build_optimizer(config: TrainConfig, learning_rate, cycled: dict | None = None):
+def build_group_learning_rates(config: TrainConfig, steps_per_epoch: int) -> list:
+    """The learning rate of each ``[[optimizer.groups]]`` table that has its own schedule
+    (``max_lr`` under ``cyclic`` or ``onecycle``: PyTorch's per-group ``max_lr``;
+    `kerasdl.config.group_schedules`), None for the others; warmed up as the optimizer's is.
+
+    Not wrapped for the plateau: `kerasdl.callbacks.ReduceLROnPlateau` reduces a group's rate
+    by its own factor (``optimizer.group_scale(i)``).
+
+    Args:
+        config: A validated config.
+        steps_per_epoch: Optimizer steps in an epoch, ``>= 1``.
+
+    Returns:
+        One schedule or None per table, for `build_optimizer`'s ``group_rates``.
+    """
+    import kerasdl.schedules
+
+    rates = []
+    for spec in group_schedules(config, steps_per_epoch):
+        rate = None
+        if spec is not None:
+            rate = getattr(kerasdl.schedules, spec["class"])(**spec["kwargs"])
+            if spec["warmup_steps"] > 0:
+                rate = kerasdl.schedules.LinearWarmup(after=rate, warmup_steps=spec["warmup_steps"])
+        rates.append(rate)
+    return rates
+
+
+def build_optimizer(
+    config: TrainConfig, learning_rate, cycled: dict | None = None, group_rates=None
+):
     """The kerasdl optimizer of ``config.optimizer`` with ``learning_rate`` (a float or a
     schedule, e.g. from `build_learning_rate`) and the config's hyperparameters::
 
         kerasdl.optimizers.<name>(learning_rate=learning_rate, weight_decay=..., ...)
 
     ``cycled`` (from `build_momentum`) gives the momentum or ``beta_1`` schedule of a cycling
-    schedule. Build it inside a ``tf.distribute`` strategy's scope, so its variables are placed
-    there.
+    schedule; ``group_rates`` (from `build_group_learning_rates`) the groups' own schedules.
+    Build it inside a ``tf.distribute`` strategy's scope, so its variables are placed there.
     """
     import kerasdl.optimizers
 
     name, kwargs = optimizer_spec(config)
     kwargs["learning_rate"] = learning_rate
     kwargs.update(cycled or {})
+    for group, rate in zip(kwargs.get("groups", []), group_rates or [], strict=False):
+        if rate is not None:
+            group["learning_rate"] = rate
     return getattr(kerasdl.optimizers, name)(**kwargs)
 
 

@@ -29,6 +29,7 @@ from kerasdl import runs
 from kerasdl.events import EventWriter
 from kerasdl.run import resume
 from kerasdl.run.builders import (
+    build_group_learning_rates,
     build_learning_rate,
     build_loss,
     build_metrics,
@@ -364,7 +365,10 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
         model, notices = build_model_with_notices(config, data.dataset)
         model.compile(
             optimizer=build_optimizer(
-                config, learning_rate, build_momentum(config, data.steps_per_epoch)
+                config,
+                learning_rate,
+                build_momentum(config, data.steps_per_epoch),
+                build_group_learning_rates(config, data.steps_per_epoch),
             ),
             loss=build_loss(config, data.dataset.num_classes),
             metrics=build_metrics(data.dataset.task),

@@ -210,6 +210,24 @@ def case(name, keras_class, kwargs, groups, **extra):
 
 
 LAYER_2 = {"pattern": "dense_1/"}
+
+
+def onecycle(max_lr):
+    return {
+        "module": "kerasdl",
+        "class": "OneCycleLR",
+        "config": {"max_lr": max_lr, "total_steps": STEPS},
+    }
+
+
+def cyclic(max_lr):
+    return {
+        "module": "kerasdl",
+        "class": "CyclicLR",
+        "config": {"base_lr": 0.001, "max_lr": max_lr, "step_size_up": 25, "step_size_down": 15},
+    }
+
+
 NO_DECAY = {"max_rank": 1, "weight_decay": 0.0}  # timm's no decay for biases and norms
 
 
@@ -396,6 +414,35 @@ def specs():
             cycled_momentum="momentum",
             torch_kwargs={"lr": 0.2},
             torch_schedule={"class": "OneCycleLR", "max_lr": 0.2, "total_steps": STEPS},
+        ),
+        # PyTorch's per-group max_lr (a list, one per param group, in their order): kerasdl
+        # gives the group its own schedule with that max_lr (what `[[optimizer.groups]]
+        # max_lr` builds); the momentum cycle is the same for every group.
+        case(
+            "sgd-onecycle-max-lr-per-group",
+            "SGD",
+            {"momentum": 0.9},
+            [{**LAYER_2, "learning_rate": onecycle(0.05)}],
+            keras_schedule=onecycle(0.2),
+            cycled_momentum="momentum",
+            torch_kwargs={"lr": 0.2},
+            torch_schedule={"class": "OneCycleLR", "max_lr": [0.05, 0.2], "total_steps": STEPS},
+        ),
+        case(
+            "adam-cyclic-max-lr-per-group",
+            "Adam",
+            {"weight_decay": 0.01},
+            [{**LAYER_2, "learning_rate": cyclic(0.05)}],
+            keras_schedule=cyclic(0.02),
+            cycled_momentum="beta_1",
+            torch_kwargs={"lr": 0.001},
+            torch_schedule={
+                "class": "CyclicLR",
+                "base_lr": 0.001,
+                "max_lr": [0.05, 0.02],
+                "step_size_up": 25,
+                "step_size_down": 15,
+            },
         ),
         case(
             "adam-onecycle-beta1-groups",
