@@ -862,22 +862,104 @@ def _need_validation_examples(val, config):
 
 
 def _order_tensor(n: int, seed, epoch):
-    """The permutation of ``range(n)`` for ``(seed, epoch)``, as an int64 tensor."""
+    """The permutation of ``range(n)`` for ``(seed, epoch)``, as an int64 tensor (see
+    `_shuffled_size`)."""
     import tensorflow as tf
 
+    size = _shuffled_size(n)
     key = tf.stack([tf.cast(seed, tf.int64), tf.cast(epoch, tf.int64)])
-    return tf.random.experimental.index_shuffle(
-        tf.range(n, dtype=tf.int64), seed=key, max_index=tf.constant(n - 1, tf.int64)
+    order = tf.random.experimental.index_shuffle(
+        tf.range(size, dtype=tf.int64), seed=key, max_index=tf.constant(size - 1, tf.int64)
     )
+    return order if size == n else tf.boolean_mask(order, order < n)
+
+
+def _shuffle_block_bits(max_index: int) -> int:
+    """The block TensorFlow's index shuffle enciphers for ``[0, max_index]``: ``ceil(log2(
+    max_index))`` bits rounded up to even, at least 16."""
+    return max(16, 2 * -(-math.ceil(math.log2(max_index)) // 2))
+
+
+def _shuffled_size(n: int) -> int:
+    """How many indices are shuffled for an order of ``n``: ``n``, or ``n + 1`` (the index ``n``
+    then dropped from the result) where TensorFlow's block cannot hold ``n - 1``.
+
+    TensorFlow sizes its cipher's block by ``ceil(log2(n - 1))``, which is one bit short when
+    ``n - 1`` is a power of two: for ``n - 1 = 2**16, 2**18, ...`` (65,537 examples, 262,145,
+    ...) the block has exactly as many values as ``n - 1`` and ``index_shuffle`` is then no
+    permutation (some index comes out twice, one never). Shuffling ``n + 1`` indices and
+    dropping ``n`` is one.
+    """
+    if n > 1 and 2 ** _shuffle_block_bits(n - 1) <= n - 1:
+        return n + 1
+    return n
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order in which `make_tf_dataset` visits ``n`` examples in ``epoch`` (shuffled).
 
-    A permutation that depends on ``(seed, epoch)`` alone (TensorFlow's stateless
-    ``index_shuffle``), the same in every process.
+    A permutation that depends on ``(seed, epoch)`` alone, the same in every process:
+    TensorFlow's stateless ``tf.random.experimental.index_shuffle`` (what the ``tf.data``
+    pipeline computes in its graph, `_order_tensor`), computed here in NumPy (`_index_shuffle`),
+    so that a run on the JAX backend never imports TensorFlow. ``tests/engine/test_data.py``
+    checks the two equal, element for element, over sizes, seeds and epochs.
     """
-    return _order_tensor(int(n), int(seed), int(epoch)).numpy()
+    return _index_shuffle(int(n), (_TF_SEED_PAD, int(seed), int(epoch)))
+
+
+# `tf.random.experimental.index_shuffle` puts this word before a [2] seed (the op's key has 3),
+# and runs 4 rounds.
+_TF_SEED_PAD = 498247692
+_SHUFFLE_ROUNDS = 4
+
+
+def _index_shuffle(n: int, key: tuple) -> np.ndarray:
+    """``[index_shuffle(i, key, n - 1) for i in range(n)]`` as TensorFlow's kernel computes it
+    (``tensorflow/core/kernels/random_index_shuffle.cc``): a Simon block cipher on blocks of
+    `_shuffle_block_bits` (two words of half of it), ``_SHUFFLE_ROUNDS`` rounds keyed by the
+    three seed words (each cast to uint32, then to the word's width), and cycle-walking: a
+    value above ``n - 1`` is enciphered again. The sizes of `_shuffled_size` shuffle one more
+    index, as `_order_tensor` does."""
+    if _shuffled_size(n) != n:
+        order = _index_shuffle(n + 1, key)
+        return order[order < n]
+    max_index = n - 1
+    if max_index <= 0:
+        return np.zeros(max(n, 0), dtype=np.int64)
+    width = _shuffle_block_bits(max_index) // 2
+    mask = np.uint64((1 << width) - 1)
+    w = np.uint64(width)
+
+    def rotate_left(x, r):
+        return ((x << np.uint64(r)) | (x >> (w - np.uint64(r)))) & mask
+
+    def rotate_right(x, r):
+        return ((x >> np.uint64(r)) | (x << (w - np.uint64(r)))) & mask
+
+    round_keys = [np.uint64(word % 2**32) & mask for word in key]
+    z = 0x7369F885192C0EF5
+    for i in range(3, _SHUFFLE_ROUNDS):
+        bit = np.uint64(z & 1)
+        rotated = rotate_right(round_keys[i - 1], 3) ^ rotate_right(round_keys[i - 1], 4)
+        round_keys.append((np.uint64(0xFFFFFFFC) & mask) ^ bit ^ round_keys[i - 3] ^ rotated)
+        z >>= 1
+
+    def mix(x):
+        return (rotate_left(x, 1) & rotate_left(x, 8)) ^ rotate_left(x, 2)
+
+    def encipher(value):
+        left, right = (value >> w) & mask, value & mask
+        for i in range(0, _SHUFFLE_ROUNDS, 2):
+            left = left ^ mix(right) ^ round_keys[i]
+            right = right ^ mix(left) ^ round_keys[i + 1]
+        return (left << w) | right
+
+    order = encipher(np.arange(n, dtype=np.uint64))
+    outside = order > np.uint64(max_index)
+    while outside.any():
+        order[outside] = encipher(order[outside])
+        outside = order > np.uint64(max_index)
+    return order.astype(np.int64)
 
 
 def make_tf_dataset(

@@ -734,6 +734,44 @@ def test_epoch_order_is_the_same_in_another_process():
     assert out.stdout.strip() == str(data.epoch_order(50, 9, 4).tolist())
 
 
+@pytest.mark.tf_only
+@pytest.mark.parametrize(
+    "n",
+    # tiny, the 16-bit minimum block and its edges, powers of two and one past them (65,537
+    # and 262,145: TensorFlow's block is one bit short there, see data._shuffled_size), the
+    # preset's 54,000 and sizes that need wider blocks and more cycle-walking
+    [1, 2, 3, 17, 255, 256, 257, 600, 4096, 54_000, 65_535, 65_536, 65_537, 131_072, 131_073,
+     200_003, 262_145],
+)  # fmt: skip
+def test_epoch_order_computed_in_numpy_is_tensorflows_index_shuffle(n):
+    """`epoch_order` (NumPy, so that JAX runs need no TensorFlow) equals what the tf.data
+    pipeline computes with ``tf.random.experimental.index_shuffle``, element for element, and
+    is a permutation for every size."""
+    for seed in (0, 2**31 - 1, 2**32 + 5):  # 2**32 + 5: TensorFlow keeps the low 32 bits
+        for epoch in (0, 19):
+            expected = data._order_tensor(n, seed, epoch).numpy()
+            got = data.epoch_order(n, seed, epoch)
+            assert got.dtype == np.int64 and np.array_equal(got, expected), (n, seed, epoch)
+        assert np.array_equal(np.sort(got), np.arange(n)), (n, seed, epoch)
+    narrow = data._shuffled_size(n) != n
+    assert narrow == (n in (65_537, 262_145))
+    if narrow:  # TensorFlow's op alone repeats an index there
+        import tensorflow as tf
+
+        key = tf.constant([0, 0], tf.int64)
+        raw = tf.random.experimental.index_shuffle(tf.range(n, dtype=tf.int64), key, n - 1)
+        assert len(np.unique(raw.numpy())) < n
+
+
+def test_epoch_order_needs_no_tensorflow():
+    code = (
+        "import sys; from kerasdl.data import epoch_order; order = epoch_order(1000, 9, 4); "
+        "print('tensorflow' in sys.modules, sorted(order.tolist()) == list(range(1000)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
+
+
 def test_epoch_dataset_reads_its_epoch_at_each_pass():
     n = 40
     x = np.zeros((n, 1), np.float32)
