@@ -338,9 +338,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         if source[0] == "constant":
             return None
         if source[0] == "base":
-            base = self._learning_rate
-            if type(base).__name__ == "PlateauScaledSchedule":
-                base = base.schedule
+            base = _groups.unwrapped(self._learning_rate)
             if not isinstance(base, _groups._Schedule):
                 return None if not callable(base) else False
             return base if hasattr(base, "plateau_gain") else False

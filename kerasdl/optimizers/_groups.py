@@ -177,6 +177,14 @@ def from_config(config):
     return groups
 
 
+def unwrapped(schedule):
+    """`schedule`, or the schedule a `kerasdl.callbacks.PlateauScaledSchedule` wraps (this
+    module does not import the callbacks)."""
+    if _registration.plain_name(schedule) == "PlateauScaledSchedule":
+        return schedule.schedule
+    return schedule
+
+
 def rebased(schedule, learning_rate):
     """`schedule` restarted from `learning_rate`, as PyTorch's schedulers scale each group from
     its own ``initial_lr``: ``schedule.rebased(lr)`` where the schedule has it, else a Python
@@ -184,8 +192,7 @@ def rebased(schedule, learning_rate):
 
     A `kerasdl.callbacks.PlateauScaledSchedule` is rebased through: with groups,
     `ReduceLROnPlateau` scales each group by its own factor, never the wrapper's."""
-    if type(schedule).__name__ == "PlateauScaledSchedule":
-        schedule = schedule.schedule
+    schedule = unwrapped(schedule)
     method = getattr(schedule, "rebased", None)
     if callable(method):
         return method(learning_rate), None
