@@ -9,8 +9,11 @@ weights must end the same. The comparisons run on TensorFlow and on JAX (``KERAS
 TensorFlow's.
 """
 
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 
 import goldens
 import keras
@@ -439,6 +442,36 @@ def test_jax_programs_are_kept_in_kerasdls_cache_unless_turned_off(tmp_path, mon
         for key, value in saved.items():
             jax.config.update(key, value)
         compilation_cache.reset_cache()
+
+
+_NO_TENSORFLOW = """
+import json, sys
+from kerasdl import runner
+from kerasdl.config import TrainConfig
+config = TrainConfig().override({"data.name": "mnist-mini", "data.limit": 300, "epochs": 2,
+                                 "runs_dir": sys.argv[1]})
+summary = runner.train(config)
+loaded = "tensorflow" in sys.modules
+from keras.src.utils import module_utils
+before = module_utils.tensorflow.available
+import tensorflow
+print(json.dumps([loaded, before, module_utils.tensorflow.available, summary.status]))
+"""
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="needs the jax extra"
+)  # fmt: skip
+def test_a_run_on_jax_never_imports_tensorflow(tmp_path):
+    """A whole run on JAX (data order, seeding, training, checkpoints, test) leaves TensorFlow
+    unloaded (2.6 s and 460 MB saved); Keras counts it as present once something loads it."""
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_TENSORFLOW, str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=600, check=True,
+    )  # fmt: skip
+    loaded, before, after, status = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (loaded, before, after, status) == (False, False, True, "completed")
 
 
 @pytest.mark.tf_only
