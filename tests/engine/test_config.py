@@ -725,7 +725,7 @@ def test_optimizer_spec_builds_the_kerasdl_optimizer(name):
     overrides["optimizer.clipnorm"] = 2.0
     config = TrainConfig().override(overrides).validate()
     optimizer = _build(kerasdl.optimizers, cfg.optimizer_spec(config))
-    assert type(optimizer).__name__ == cfg.OPTIMIZERS[name]
+    assert type(optimizer).__qualname__ == cfg.OPTIMIZERS[name]
     assert float(optimizer.learning_rate) == pytest.approx(0.05)
     assert optimizer.weight_decay == pytest.approx(0.01)
     assert optimizer.clipnorm == 2.0
