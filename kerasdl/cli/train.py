@@ -113,7 +113,9 @@ def build_config(config_file, values: dict, sets: list[str], resume: str | None)
         runs_dir = values.get("runs_dir") or TrainConfig().runs_dir
         resume_dir = Path(runs.resolve_run_dir(resume, runs_dir))
         runs.check_resumable(resume_dir)  # a Track run, or no config.toml: say so
-        config = TrainConfig.from_toml(resume_dir / "config.toml")
+        from kerasdl.run.resume import resumed_config
+
+        config = resumed_config(resume_dir)
         given = overrides.get("run_name")
         if given not in (None, "", config.run_name, resume_dir.name):
             from kerasdl.config import ConfigError

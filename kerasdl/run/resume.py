@@ -314,6 +314,45 @@ def epoch_state(
     }
 
 
+#: Settings added after runs could be written without them, whose new default would change how
+#: such a run continues: ``(section, key, applies(section table), the value it ran with)``.
+#: ``[schedule] cycle_momentum`` (true by default, PyTorch's) came with the config's momentum
+#: cycling; a cyclic or onecycle run written before it never cycled its momentum.
+_ADDED_SETTINGS = (
+    ("schedule", "cycle_momentum", lambda t: t.get("name") in ("cyclic", "onecycle"), False),
+)
+
+
+def resumed_config(run_dir: str | os.PathLike):
+    """The `kerasdl.config.TrainConfig` a resume of ``run_dir`` starts from: its
+    ``config.toml``, with each setting the file predates (`_ADDED_SETTINGS`) at the value the run
+    was made with, not at today's default (the resume then continues the run as it started; the
+    resumed run's ``config.toml`` is rewritten with the value set).
+
+    Args:
+        run_dir: The run directory.
+
+    Returns:
+        The config (not yet validated).
+
+    Raises:
+        kerasdl.config.ConfigError: ``config.toml`` is not a valid config.
+    """
+    import tomllib
+
+    from kerasdl.config import TrainConfig
+
+    path = Path(run_dir) / "config.toml"
+    config = TrainConfig.from_toml(path)
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))  # valid: from_toml read it
+    upgrades = {}
+    for section, key, applies, value in _ADDED_SETTINGS:
+        table = raw.get(section)
+        if isinstance(table, dict) and key not in table and applies(table):
+            upgrades[f"{section}.{key}"] = value
+    return config.override(upgrades) if upgrades else config
+
+
 def read_resume(config, resume) -> tuple[Path | None, dict | None]:
     """The run directory and state to resume, or ``(None, None)`` for a new run.
 

@@ -146,3 +146,29 @@ def test_one_process_per_run_directory(tmp_path):
         assert f"(pid {os.getpid()} on " in result.stdout and "is in use" in result.stdout
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout  # released: free again
+
+
+@pytest.mark.parametrize(
+    ("schedule", "written", "expected"),
+    [
+        ("onecycle", None, False),  # written before cycle_momentum existed: it never cycled
+        ("cyclic", None, False),
+        ("onecycle", True, True),  # written since: its own value stands
+        ("cyclic", False, False),
+        ("cosine", None, True),  # no momentum cycle to keep: today's default
+    ],
+)
+def test_a_resume_keeps_the_settings_a_run_was_made_with(tmp_path, schedule, written, expected):
+    from kerasdl.config import TrainConfig
+
+    config = TrainConfig().override({"schedule.name": schedule})
+    text = config.to_toml()
+    lines = [line for line in text.splitlines() if not line.startswith("cycle_momentum")]
+    if written is not None:
+        index = lines.index("[schedule]") + 1
+        lines.insert(index, f"cycle_momentum = {str(written).lower()}")
+    (tmp_path / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    resumed = resume.resumed_config(tmp_path)
+    assert resumed.schedule.cycle_momentum is expected
+    assert resumed.schedule.name == schedule
+    assert resumed.override({"schedule.cycle_momentum": True}).schedule.cycle_momentum is True
