@@ -130,7 +130,7 @@ DATA_TASKS = ("auto", "classification", "regression")
 DATA_FILE_SUFFIXES = (".npz", ".csv")
 STRATEGIES = ("default", "mirrored", "multi-worker")
 #: Training loops: kerasdl's in-memory loop (`kerasdl.loop`), Keras's ``fit``, or the best that
-#: applies ("auto": kerasdl's on one device with the TensorFlow backend and no XLA, else fit).
+#: applies ("auto": kerasdl's on one device, on JAX or on TensorFlow without XLA, else fit).
 LOOPS = ("auto", "kerasdl", "fit")
 JIT_COMPILE = ("auto", True, False)
 #: The built-in networks of ``model.architecture`` (`kerasdl.models`); it also takes a user's
@@ -925,7 +925,8 @@ class TrainConfig:
         help="the training loop: kerasdl's in-memory loop or Keras's model.fit",
         rule=OneOf(LOOPS),
         doc="`auto` takes kerasdl's (`kerasdl.loop`, faster at small batches) with the `default` "
-        "strategy on the TensorFlow backend without XLA, `fit` otherwise ([engine.md](engine.md))",
+        "strategy on the JAX backend, or on TensorFlow without XLA; `fit` otherwise "
+        "([engine.md](engine.md))",
     )
     intra_op_threads: int | str = setting(
         "auto",
