@@ -79,11 +79,14 @@ class PlateauScaledSchedule(_Schedule):
         since = since if since == -1 else non_negative_int("since", since)
         self.since = _state_variable(since, "int64", "since")
         self.rate = _state_variable(non_negative("rate", rate), floatx, "rate")
+        self._resettable = None
 
     @property
     def resettable(self):
         """Whether the schedule can be reset PyTorch's way (it has ``plateau_gain``)."""
-        return hasattr(self.schedule, "plateau_gain")
+        if self._resettable is None:
+            self._resettable = has_plateau_gain(self.schedule)
+        return self._resettable
 
     def __call__(self, step):
         lr = ops.convert_to_tensor(self.schedule(step))
@@ -102,6 +105,14 @@ class PlateauScaledSchedule(_Schedule):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def has_plateau_gain(schedule):
+    """`kerasdl.schedules`' check, imported when first needed (Keras's schedules alone need not
+    import kerasdl's)."""
+    from kerasdl.schedules._base import has_plateau_gain as check
+
+    return check(schedule)
 
 
 def _state_variable(value, dtype, name):
@@ -469,7 +480,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
                 self._refuse(lr.schedule, f"optimizer {optimizer.name!r}")
             return lr
         if isinstance(lr, _Schedule):
-            if self.on_schedule == "pytorch" and not hasattr(lr, "plateau_gain"):
+            if self.on_schedule == "pytorch" and not has_plateau_gain(lr):
                 self._refuse(lr, f"optimizer {optimizer.name!r}")
             wrapped = PlateauScaledSchedule(lr)
             optimizer.learning_rate = wrapped

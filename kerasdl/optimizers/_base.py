@@ -144,6 +144,7 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         self._groups = _groups.normalized(groups, self.GROUP_CHECKS, _registration.plain_name(self))
         self._membership = None
         self._lr_sources = {}
+        self._plateau_schedules = {}
         self._group_scales = [
             self.add_variable(
                 shape=(),
@@ -334,17 +335,22 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         """What `group`'s rate goes on from after a PyTorch-style reset: its schedule (one with
         ``plateau_gain``), ``None`` for a constant rate (the reset rate holds), or ``False``
         when it cannot (a Keras schedule, a callable)."""
+        if group in self._plateau_schedules:
+            return self._plateau_schedules[group]
+        from kerasdl.schedules._base import has_plateau_gain
+
         source = self._lr_source(group)
-        if source[0] == "constant":
-            return None
-        if source[0] == "base":
-            base = _groups.unwrapped(self._learning_rate)
-            if not isinstance(base, _groups._Schedule):
-                return None if not callable(base) else False
-            return base if hasattr(base, "plateau_gain") else False
-        if source[0] == "schedule" and hasattr(source[1], "plateau_gain"):
-            return source[1]
-        return False
+        schedule = _groups.unwrapped(self._learning_rate) if source[0] == "base" else source[-1]
+        if source[0] == "constant" or (
+            source[0] == "base" and not isinstance(schedule, _groups._Schedule)
+        ):
+            follows = None if not callable(schedule) else False  # a float (a variable)
+        elif source[0] in ("base", "schedule") and has_plateau_gain(schedule):
+            follows = schedule
+        else:
+            follows = False
+        self._plateau_schedules[group] = follows
+        return follows
 
     def any_group(self, name):
         """Whether `name` is truthy in any group (slots a group needs are made for all)."""

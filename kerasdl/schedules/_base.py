@@ -103,6 +103,25 @@ class Schedule(LearningRateSchedule):
 # ----------------------------------------------------------------------------- plateau gains
 
 
+def has_plateau_gain(schedule):
+    """Whether `schedule` can go on from a rate `ReduceLROnPlateau` set, PyTorch's way: it has
+    `plateau_gain` and so have its parts (a composite holding a Keras schedule has not).
+
+    Args:
+        schedule: A `LearningRateSchedule`.
+
+    Returns:
+        bool.
+    """
+    if not callable(getattr(schedule, "plateau_gain", None)):
+        return False
+    try:
+        schedule.plateau_gain(0, 0)
+    except (ValueError, NotImplementedError):
+        return False
+    return True
+
+
 def index(step, divisor=1):
     """`step // divisor` as an int64 tensor: which step of PyTorch's scheduler `step` is in."""
     return ops.floor_divide(ops.cast(ops.convert_to_tensor(step), "int64"), divisor)

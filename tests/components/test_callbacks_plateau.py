@@ -445,6 +445,19 @@ def test_pytorch_mode_refuses_a_schedule_it_cannot_follow():
     with pytest.raises(ValueError, match="parameter group 0 is ExponentialDecay"):
         ReduceLROnPlateau(optimizer=grouped, on_schedule="pytorch")
     ReduceLROnPlateau(optimizer=grouped)  # "scale" scales any schedule
+    # A kerasdl composite holding a Keras schedule: "pytorch" refuses it, "scale" scales it.
+    kerasdl_schedules = pytest.importorskip("kerasdl.schedules")
+    sequence = kerasdl_schedules.SequentialLR(
+        [kerasdl_schedules.StepLR(0.1, 2), schedules.ExponentialDecay(0.1, 1, 0.5)], [2]
+    )
+    with pytest.raises(ValueError, match="SequentialLR"):
+        ReduceLROnPlateau(optimizer=keras.optimizers.SGD(sequence), on_schedule="pytorch")
+    optimizer = keras.optimizers.SGD(sequence)
+    plateau = ReduceLROnPlateau(optimizer=optimizer, patience=0, factor=0.5)
+    for step, value in enumerate([1.0, 2.0, 3.0], start=1):
+        optimizer.iterations.assign(step)
+        plateau.step(value)
+    assert plateau.status.learning_rate == pytest.approx(0.25 * 0.1 * 0.5, rel=1e-6)
 
 
 def test_pytorch_mode_on_a_multi_optimizer():
