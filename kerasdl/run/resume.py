@@ -295,11 +295,14 @@ def epoch_state(
     Returns:
         A JSON-ready dict.
     """
+    import keras
+
     optimizer = model.optimizer
     schedule = getattr(optimizer, "_learning_rate", None)
     scale = getattr(schedule, "scale", None)
     return {
         "version": STATE_VERSION,
+        "backend": keras.backend.backend(),
         "epoch": epoch,
         "epochs_done": epoch + 1,
         "iterations": _to_int(optimizer.iterations),
@@ -312,6 +315,39 @@ def epoch_state(
         "status": status,
         "fingerprint": run_fingerprint(config, dataset),
     }
+
+
+#: The Keras backends a state may name (`backend_change_notice` names no other).
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_change_notice(state: dict | None, backend: str) -> str | None:
+    """The warning for a resume on another Keras backend than the run's last epoch (``state``'s
+    ``backend``; states written before it was kept name none), or None.
+
+    The weights, optimizer state and counters carry over, but dropout's random numbers and the
+    rounding of every op are the new backend's: the run goes on, but it is not the run it would
+    have been uninterrupted (that promise holds on one backend).
+
+    Args:
+        state: The resumed run's ``state.json`` (untrusted: a name not in `BACKENDS` is not
+            repeated).
+        backend: The backend now.
+
+    Returns:
+        The message, or None when the backend is the same or unknown.
+    """
+    previous = (state or {}).get("backend")
+    if not isinstance(previous, str) or previous == backend:
+        return None
+    name = previous if previous in BACKENDS else "another Keras backend"
+    epochs = (state or {}).get("epochs_done")
+    until = f" until epoch {epochs}" if isinstance(epochs, int) and epochs >= 0 else ""
+    return (
+        f"this run trained on {name}{until} and continues on {backend}: the weights and "
+        "optimizer state carry over, but dropout's random numbers and rounding are "
+        f"{backend}'s, so it will not equal the uninterrupted run"
+    )
 
 
 #: Settings added after runs could be written without them, whose new default would change how

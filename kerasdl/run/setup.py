@@ -386,6 +386,8 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
         kerasdl.models.ModelError: ``model.architecture``'s network cannot be built, or does
             not fit the data.
     """
+    import keras
+
     from kerasdl.models import build_model_with_notices
 
     learning_rate = build_learning_rate(
@@ -412,7 +414,8 @@ def build(config, backend: Backend, data: RunData, resume_dir, state) -> tuple[o
             return model, 0, notices
         resume.check_fingerprint(resume_dir, state, resume.run_fingerprint(config, data.dataset))
         epoch = resume.restore_model(model, resume_dir, state, data.steps_per_epoch)
-        return model, epoch, notices
+        changed = resume.backend_change_notice(state, keras.backend.backend())
+        return model, epoch, (*notices, ("warning", changed)) if changed else notices
 
 
 @contextlib.contextmanager

@@ -172,3 +172,15 @@ def test_a_resume_keeps_the_settings_a_run_was_made_with(tmp_path, schedule, wri
     assert resumed.schedule.cycle_momentum is expected
     assert resumed.schedule.name == schedule
     assert resumed.override({"schedule.cycle_momentum": True}).schedule.cycle_momentum is True
+
+
+def test_a_resume_on_another_backend_says_it_will_not_equal_the_uninterrupted_run():
+    note = resume.backend_change_notice({"backend": "tensorflow", "epochs_done": 3}, "jax")
+    assert note.startswith("this run trained on tensorflow until epoch 3 and continues on jax")
+    assert "will not equal the uninterrupted run" in note
+    assert resume.backend_change_notice({"backend": "jax"}, "jax") is None
+    assert resume.backend_change_notice({}, "jax") is None  # written before states kept it
+    hostile = {"backend": "\x1b[2J[red]x[/red]", "epochs_done": "\x1b[2J"}  # untrusted state
+    note = resume.backend_change_notice(hostile, "jax")
+    assert note.startswith("this run trained on another Keras backend and continues on jax")
+    assert "\x1b" not in note and "[red]" not in note
