@@ -324,6 +324,28 @@ class KerasdlOptimizer(keras.optimizers.Optimizer):
         """The plateau scale variable of `group` (`None`: the default group)."""
         return self._group_scales[len(self._groups) if group is None else group]
 
+    def load_own_variables(self, store):
+        """Keras's ``load_own_variables``, that also reads a file saved before the groups had
+        their reset variables (`group_reset`).
+
+        A kerasdl optimizer with parameter groups saved by kerasdl before
+        ``ReduceLROnPlateau(on_schedule="pytorch")`` has two variables fewer per group (the
+        resets): Keras would skip its whole state with a warning (moments, step count,
+        plateau scales) and resume from zero. Here, when the saved count is exactly that and
+        every shape fits, the other variables are read in their order and the resets keep
+        their initial value (no reset), which is what such a run had.
+        """
+        resets = {id(v) for pair in getattr(self, "_group_resets", ()) for v in pair}
+        legacy = [v for v in self.variables if id(v) not in resets]
+        keys = list(store.keys())
+        if resets and len(keys) == len(legacy) != len(self.variables):
+            values = [store[str(i)] for i in range(len(keys))]
+            if all(tuple(v.shape) == tuple(x.shape) for v, x in zip(legacy, values, strict=True)):
+                for variable, value in zip(legacy, values, strict=True):
+                    variable.assign(value)
+                return
+        super().load_own_variables(store)
+
     def group_reset(self, group):
         """``(since, rate)``: the variables `ReduceLROnPlateau(on_schedule="pytorch")` sets when
         it reduces `group`'s rate (`None`: the default group): the optimizer step of the

@@ -432,3 +432,40 @@ def test_a_file_saved_before_the_change_resumes_where_it_stopped(name):
     for got, expected in zip(model.weights, want, strict=True):
         np.testing.assert_allclose(np.asarray(got, "float64"), expected, rtol=1e-5, atol=1e-7)
     assert int(model.optimizer.iterations) == 3
+
+
+def test_grouped_state_saved_before_the_plateau_resets_loads_whole_and_resumes():
+    """AdamW with two parameter groups saved by 72d751d, before each group had its two
+    ``group_reset`` variables: the state loads whole (Keras alone would skip all of it for the
+    count, with a warning), the resets start empty, and one more step is the old code's."""
+    facts = json.loads((FIXTURES / "facts.json").read_text())
+    saved = facts["adam_groups"]
+    model, caught = _loaded_with_warnings("adam_groups")
+    optimizer = model.optimizer
+    assert not [text for text in caught if "Skipping variable loading" in text]
+    resets = [v for pair in optimizer._group_resets for v in pair]
+    assert len(resets) == 6  # two groups and the default one
+    others = [v for v in optimizer.variables if all(v is not r for r in resets)]
+    assert [v.path for v in others] == saved["optimizer"]["loaded_paths"]
+    _assert_equal_values(others, saved["optimizer"]["values"], "optimizer variables")
+    _assert_equal_values(model.weights, saved["weights"], "weights")
+    for group in (0, 1, None):
+        since, rate = optimizer.group_reset(group)
+        assert (int(np.asarray(since)), float(np.asarray(rate))) == (-1, 0.0)
+    x, y = np.asarray(facts["x"], "float32")[:4], np.asarray(facts["y"], "float32")[:4]
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    for got, expected in zip(model.weights, saved["weights_after_one_more_step"], strict=True):
+        np.testing.assert_allclose(np.asarray(got, "float64"), expected, rtol=1e-5, atol=1e-7)
+
+
+def test_a_saved_state_that_fits_neither_layout_is_left_to_keras():
+    """A store with another count (not today's, not the one before the resets) keeps Keras's
+    behaviour: a warning and no variable assigned."""
+    model, _ = _loaded_with_warnings("adam_groups")
+    optimizer = model.optimizer
+    before = [np.asarray(v).copy() for v in optimizer.variables]
+    store = {str(i): np.zeros(np.shape(v)) for i, v in enumerate(optimizer.variables[:-1])}
+    with pytest.warns(UserWarning, match="Skipping variable loading"):
+        optimizer.load_own_variables(store)
+    for value, old in zip(optimizer.variables, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(value), old)

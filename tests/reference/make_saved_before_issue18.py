@@ -5,7 +5,9 @@ code knew of them (``facts.json``), for tests/components/test_fresh_process_load
 Usage, with the code of commit 72d751d (the last before the change), never the code under test::
 
     git worktree add --detach /tmp/wt_old 72d751d
-    PYTHONPATH=/tmp/wt_old python tests/reference/make_saved_before_issue18.py
+    PYTHONPATH=/tmp/wt_old python tests/reference/make_saved_before_issue18.py [NAME ...]
+
+(names, of `MAKERS`: only those files, the others' facts kept; ``adam_groups`` was added so).
 
 Each model is a ``Dense(2)`` on 3 inputs (in ``multi_optimizer.keras`` its kernel and bias are
 under two optimizers in Keras's ``MultiOptimizer``), trained 2 steps on fixed data and saved.
@@ -59,6 +61,22 @@ def _multi():
     return model, keras.optimizers.MultiOptimizer(mapping), "mse"
 
 
+def _groups():
+    """AdamW with two parameter groups (a pattern and a rank rule), as issue 18's groups were
+    saved before their plateau reset variables existed (commit 72d751d)."""
+    from kerasdl import optimizers
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="enc")])
+    groups = [
+        {"pattern": "kernel", "learning_rate": 0.02, "weight_decay": 0.0},
+        {"max_rank": 1, "learning_rate": 0.005},
+    ]
+    return model, optimizers.AdamW(0.01, groups=groups), "mse"
+
+
+MAKERS = {"adam_steplr": _plain, "multi_optimizer": _multi, "adam_groups": _groups}
+
 OPTIMIZERS = (
     "SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta", "RMSprop",
     "Adam", "AdamW", "Adamax", "NAdam", "RAdam",
@@ -89,14 +107,19 @@ def _values(variables):
     return [np.asarray(v, dtype="float64").tolist() for v in variables]
 
 
-def main():
+def main(only=None):
+    """Write every file (or those named in ``only``, the others' facts kept)."""
     import kerasdl
 
     print("kerasdl from", kerasdl.__file__, file=sys.stderr)
     OUT.mkdir(parents=True, exist_ok=True)
     x, y = np.asarray(X, "float32"), np.asarray(Y, "float32")
     facts = {"optimizer_names": optimizer_names(), "x": X, "y": Y}
-    for name, make in (("adam_steplr", _plain), ("multi_optimizer", _multi)):
+    if only:
+        facts = json.loads((OUT / "facts.json").read_text())
+    for name, make in MAKERS.items():
+        if only and name not in only:
+            continue
         keras.utils.set_random_seed(1)
         model, optimizer, loss = make()
         model.compile(optimizer=optimizer, loss=loss)
@@ -120,4 +143,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
