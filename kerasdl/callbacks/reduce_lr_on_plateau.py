@@ -52,6 +52,10 @@ class PlateauScaledSchedule(_Schedule):
         scale: The starting factor, ``> 0``. Defaults to 1.0.
         since: The optimizer step of the last reset, ``>= 0``, or -1 for none. Defaults to -1.
         rate: The rate set at ``since``, ``>= 0``. Defaults to 0.0.
+        pytorch: Whether the value follows a reset at all (the second line above): only then
+            are ``plateau_gain``'s few scalar ops in every step's computation, so a schedule
+            that is only scaled costs one multiplication. ``None`` (the default): whether
+            ``since`` is set. ``ReduceLROnPlateau(on_schedule="pytorch")`` sets it.
 
     Example:
 
@@ -65,7 +69,7 @@ class PlateauScaledSchedule(_Schedule):
         - [PyTorch ReduceLROnPlateau](https://pytorch.org/docs/stable/generated/torch.optim.lr_scheduler.ReduceLROnPlateau.html)
     """
 
-    def __init__(self, schedule, scale=1.0, since=-1, rate=0.0):
+    def __init__(self, schedule, scale=1.0, since=-1, rate=0.0, pytorch=None):
         if isinstance(schedule, dict):
             schedule = keras.saving.deserialize_keras_object(schedule)
         if not isinstance(schedule, _Schedule):
@@ -79,6 +83,7 @@ class PlateauScaledSchedule(_Schedule):
         since = since if since == -1 else non_negative_int("since", since)
         self.since = _state_variable(since, "int64", "since")
         self.rate = _state_variable(non_negative("rate", rate), floatx, "rate")
+        self.pytorch = since != -1 if pytorch is None else one_of("pytorch", pytorch, (False, True))
         self._resettable = None
 
     @property
@@ -90,7 +95,7 @@ class PlateauScaledSchedule(_Schedule):
 
     def __call__(self, step):
         lr = ops.convert_to_tensor(self.schedule(step))
-        if self.resettable:
+        if self.pytorch and self.resettable:
             lr = reset_value(self.schedule, lr, step, self.since, self.rate)
         return ops.multiply(lr, ops.cast(self.scale, lr.dtype))
 
@@ -100,6 +105,7 @@ class PlateauScaledSchedule(_Schedule):
             "scale": to_float(self.scale),
             "since": int(ops.convert_to_numpy(self.since)),
             "rate": to_float(self.rate),
+            "pytorch": self.pytorch,
         }
 
     @classmethod
@@ -475,14 +481,18 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         """The optimizer's `PlateauScaledSchedule` (wrapping its schedule if needed), or
         ``None`` when its learning rate is a float variable."""
         lr = optimizer._learning_rate  # Keras keeps the schedule or the variable here
+        pytorch = self.on_schedule == "pytorch"
         if isinstance(lr, PlateauScaledSchedule):
-            if self.on_schedule == "pytorch" and not lr.resettable:
+            if pytorch and not lr.resettable:
                 self._refuse(lr.schedule, f"optimizer {optimizer.name!r}")
+            if pytorch and not lr.pytorch:  # e.g. the runner's wrapper: follow resets from now
+                lr.pytorch = True
+                self._recompile_train_function()
             return lr
         if isinstance(lr, _Schedule):
-            if self.on_schedule == "pytorch" and not has_plateau_gain(lr):
+            if pytorch and not has_plateau_gain(lr):
                 self._refuse(lr, f"optimizer {optimizer.name!r}")
-            wrapped = PlateauScaledSchedule(lr)
+            wrapped = PlateauScaledSchedule(lr, pytorch=pytorch)
             optimizer.learning_rate = wrapped
             # A train function traced before read the bare schedule.
             self._recompile_train_function()

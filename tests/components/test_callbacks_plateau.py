@@ -429,6 +429,26 @@ def test_scaled_schedule_keeps_a_pytorch_reset_in_its_config():
         PlateauScaledSchedule(lambda_lr, since=-2)
 
 
+def test_a_scaled_schedule_follows_resets_only_when_asked():
+    """Without ``pytorch`` (on_schedule="scale", the default) the reset variables are not read:
+    the value is the scaled schedule whatever they hold (and no reset op is traced); the
+    callback in 'pytorch' mode turns it on for a wrapper made before it (the runner's)."""
+    kerasdl_schedules = pytest.importorskip("kerasdl.schedules")
+    lambda_lr = kerasdl_schedules.LambdaLR(0.1, halving, steps_per_epoch=2)
+    scaled = PlateauScaledSchedule(lambda_lr, scale=0.5)
+    assert scaled.pytorch is False and scaled.get_config()["pytorch"] is False
+    scaled.since.assign(4)
+    scaled.rate.assign(0.01)
+    got = [float(scaled(k)) for k in range(8)]
+    np.testing.assert_allclose(got, [0.5 * 0.1 * 0.5 ** (k // 2) for k in range(8)], rtol=1e-6)
+    optimizer = keras.optimizers.SGD(scaled)
+    ReduceLROnPlateau(optimizer=optimizer, on_schedule="pytorch").step(1.0)
+    assert scaled.pytorch is True
+    np.testing.assert_allclose(float(scaled(4)), 0.5 * 0.01, rtol=1e-6)
+    with pytest.raises(ValueError, match="pytorch"):
+        PlateauScaledSchedule(lambda_lr, pytorch="yes")
+
+
 @keras.saving.register_keras_serializable(package="kerasdl_tests")
 def halving(epoch):
     return ops.power(ops.convert_to_tensor(0.5, epoch.dtype), epoch)
