@@ -864,8 +864,9 @@ def test_epoch_arrays_give_epoch_datasets_batches_in_its_order():
 
 
 def test_the_runner_on_jax_trains_from_numpy_batches(tmp_path):
-    """On the JAX backend the runner's fit loop reads `EpochArrays` (no tf.data per step) and
-    trains mnist-mini; the same config on TensorFlow reaches a similar accuracy."""
+    """On the JAX backend the runner's fit loop (``loop = "fit"``; "auto" takes kerasdl's loop
+    there, tests/engine/test_loop.py) reads `EpochArrays` (no tf.data per step) and trains
+    mnist-mini; the same config on TensorFlow reaches a similar accuracy."""
     pytest.importorskip("jax")
     script = (
         "import json, sys\n"
@@ -878,7 +879,7 @@ def test_the_runner_on_jax_trains_from_numpy_batches(tmp_path):
         "    init(self, *a, **k); seen.append(type(self.train_data).__name__)\n"
         "loops.KerasFitLoop.__init__ = spy\n"
         "c = TrainConfig().override({'runs_dir': sys.argv[1], 'data.name': 'mnist-mini',\n"
-        "    'epochs': 2, 'early_stopping.enabled': False})\n"
+        "    'epochs': 2, 'early_stopping.enabled': False, 'loop': 'fit'})\n"
         "s = train(c)\n"
         "print(json.dumps({'status': s.status, 'acc': s.test['accuracy'], 'data': seen}))\n"
     )
