@@ -272,11 +272,13 @@ def use_jax_compilation_cache() -> str | None:
     ``JAX_COMPILATION_CACHE_DIR`` (then JAX's own setting stands); ``KERASDL_JAX_CACHE=0``
     leaves JAX's default (no cache). Programs that compiled in under 0.05 s are not stored, and
     JAX evicts the least recently used beyond `JAX_CACHE_MAX_BYTES` (the preset's programs take
-    about 0.4 MB).
+    about 0.4 MB) when the ``filelock`` package is there (the ``jax`` extra installs it;
+    without it JAX cannot bound the cache, and warns at every read if asked to, so it is not).
 
     Returns:
         The cache folder used, or None when off.
     """
+    import importlib.util
     import os
 
     import jax
@@ -288,7 +290,8 @@ def use_jax_compilation_cache() -> str | None:
     folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(cache_dir() / JAX_CACHE_FOLDER)
     jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
-    jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
+    if importlib.util.find_spec("filelock") is not None:  # JAX's LRU eviction needs it
+        jax.config.update("jax_compilation_cache_max_size", JAX_CACHE_MAX_BYTES)
     return folder
 
 
