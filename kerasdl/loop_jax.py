@@ -73,8 +73,8 @@ def compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
     metrics after the last one.
 
     As on TensorFlow, the steps whose batch is full run in one function traced with a static
-    batch size, ``unroll`` steps an iteration of its loop; the steps left at an epoch's end
-    (a short last batch) run in a second function, traced only when there are some.
+    batch size, ``unroll`` steps an iteration of its loop; full steps left over run one an
+    iteration, and a short last batch in a function of its own (each traced only when needed).
     """
     import jax
     import jax.numpy as jnp
@@ -87,7 +87,7 @@ def compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
     model._symbolic_build(data_batch=(np.asarray(inputs(arrays, first_batch)), y[first_batch]))
     state = _State(model)
     model.make_train_function()
-    traced = {}
+    traced = {"for": None}  # the jitted functions, traced for model.train_function
 
     def step(carry, arrays, indices, i, size):
         batch = jax.lax.dynamic_slice_in_dim(indices, i * batch_size, size)
@@ -101,18 +101,14 @@ def compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
 
         return jax.lax.fori_loop(0, iterations, body, carry)
 
-    def functions():
-        if traced.get("train_function") is not model.train_function:
-            traced.clear()
-            traced["train_function"] = model.train_function
-        return traced
-
     def function(per_iteration, size):
-        jitted = functions()
+        if traced["for"] is not model.train_function:  # a callback asked for a new one
+            traced.clear()
+            traced["for"] = model.train_function
         key = (per_iteration, size)
-        if key not in jitted:
-            jitted[key] = jax.jit(lambda c, a, ix, f, n: run(c, a, ix, f, n, per_iteration, size))
-        return jitted[key]
+        if key not in traced:
+            traced[key] = jax.jit(lambda c, a, ix, f, n: run(c, a, ix, f, n, per_iteration, size))
+        return traced[key]
 
     def run_steps(indices, first, count):
         full = max(0, min(count, full_steps - first))  # steps of this call with a full batch

@@ -422,7 +422,8 @@ def test_jax_programs_are_kept_in_kerasdls_cache_unless_turned_off(tmp_path, mon
 
     from kerasdl.run import setup
 
-    saved = {k: jax.config.values[k] for k in ("jax_compilation_cache_dir",)}
+    keys = ("jax_compilation_cache_dir", "jax_compilation_cache_max_size")
+    saved = {k: jax.config.values[k] for k in keys}
     monkeypatch.setenv("KERASDL_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
     compilation_cache.reset_cache()  # as a fresh CLI process, where nothing compiled yet
@@ -438,6 +439,19 @@ def test_jax_programs_are_kept_in_kerasdls_cache_unless_turned_off(tmp_path, mon
         assert any((tmp_path / setup.JAX_CACHE_FOLDER).iterdir())
         monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "users"))
         assert setup.use_jax_compilation_cache() == str(tmp_path / "users")  # the user's own
+        # Without filelock JAX cannot evict (and warns at every read if bounded): no bound.
+        jax.config.update("jax_compilation_cache_max_size", -1)
+        real_find_spec = importlib.util.find_spec
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a: None if name == "filelock" else real_find_spec(name, *a),
+        )
+        setup.use_jax_compilation_cache()
+        assert jax.config.values["jax_compilation_cache_max_size"] == -1
+        monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+        setup.use_jax_compilation_cache()
+        assert jax.config.values["jax_compilation_cache_max_size"] == setup.JAX_CACHE_MAX_BYTES
     finally:
         for key, value in saved.items():
             jax.config.update(key, value)
