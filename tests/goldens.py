@@ -57,3 +57,14 @@ def tanh(z):
     if keras.backend.standardize_dtype(z.dtype) == "float64":
         return 1 - 2 / (ops.exp(2 * z) + 1)
     return ops.tanh(z)
+
+
+def groups_gradient(X, Y, v):
+    """The gradient of the parameter-group goldens' problem (``golden_groups.py``: a 2-layer tanh
+    network, mean squared error), written out in NumPy: ``v = [K1, b1, K2, b2]``."""
+    K1, b1, K2, b2 = v
+    h = np.tanh(X @ K1 + b1)
+    pred = np.tanh(h @ K2 + b2)
+    D2 = (pred - Y) * (1 - pred**2) / X.shape[0]
+    D1 = (D2 @ K2.T) * (1 - h**2)
+    return [X.T @ D1, D1.sum(axis=0), h.T @ D2, D2.sum(axis=0)]

@@ -25,16 +25,6 @@ _, CASES = goldens.cases("groups")
 GOLDEN = {c["id"]: c for c in CASES}
 
 
-def numpy_gradient(X, Y, v):
-    """The golden problem's gradient (golden_groups.py's formula, written out in NumPy)."""
-    K1, b1, K2, b2 = v
-    h = np.tanh(X @ K1 + b1)
-    pred = np.tanh(h @ K2 + b2)
-    D2 = (pred - Y) * (1 - pred**2) / X.shape[0]
-    D1 = (D2 @ K2.T) * (1 - h**2)
-    return [X.T @ D1, D1.sum(axis=0), h.T @ D2, D2.sum(axis=0)]
-
-
 def run(case, optimizer):
     X, Y = np.asarray(case["X"]), np.asarray(case["Y"])
     variables = []
@@ -44,7 +34,7 @@ def run(case, optimizer):
             variables.append(keras.Variable(np.asarray(case["initial"][path]), name=name))
     for step in range(1, case["steps"] + 1):
         values = [np.asarray(ops.convert_to_numpy(v)) for v in variables]
-        grads = [ops.convert_to_tensor(g) for g in numpy_gradient(X, Y, values)]
+        grads = [ops.convert_to_tensor(g) for g in goldens.groups_gradient(X, Y, values)]
         optimizer.apply(grads, variables)
         if str(step) in case["checkpoints"]:
             expected = case["checkpoints"][str(step)]
