@@ -82,9 +82,11 @@ def compiled_steps(model, x, y, batch_size: int, *, unroll: int, x_levels=None):
     arrays, inputs = _device_arrays(x, y, x_levels)
     full_steps = len(x) // batch_size
     unroll = max(1, int(unroll))
-    first_batch = np.arange(min(batch_size, len(x)))
+    first = np.asarray(x[: min(batch_size, len(x))])
+    if x_levels is not None:  # decoded on the host: eager JAX ops would each compile first
+        first = np.asarray(x_levels, dtype=np.float32)[first]
     # As Keras's fit does first: the optimizer's and the compiled metrics' variables built.
-    model._symbolic_build(data_batch=(np.asarray(inputs(arrays, first_batch)), y[first_batch]))
+    model._symbolic_build(data_batch=(first, np.asarray(y[: len(first)])))
     state = _State(model)
     model.make_train_function()
     traced = {"for": None}  # the jitted functions, traced for model.train_function
