@@ -90,4 +90,50 @@ def info():
 
 def main():
     """Entry point of the ``kerasdl`` console script."""
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        _exit(done.code)
+    _exit(0)
+
+
+# Modules whose presence makes the interpreter's teardown slow (`_exit`).
+_FRAMEWORKS = ("tensorflow", "jax", "torch")
+ENV_FULL_EXIT = "KERASDL_FULL_EXIT"
+
+
+def _exit(code) -> None:
+    """End the process with ``code``, without the interpreter's teardown once a framework is
+    loaded.
+
+    After a command that loaded TensorFlow its work is done, yet Python's teardown of the
+    loaded modules takes 1.3 s more on 2 cores (JAX's 0.7 s): a third of the quick start's
+    wall time past its last line (docs/benchmarks.md, "Start-up"). Every file kerasdl writes
+    is closed by then; the ``atexit`` handlers still run (logging's flush, TensorFlow's and
+    JAX's own), the standard streams are flushed, then ``os._exit``. A process that still has
+    another thread running (Python would wait for it), a code that is not a number, no
+    framework loaded, or ``KERASDL_FULL_EXIT=1`` (a profiler that writes after ``main``
+    returns) exits as Python does.
+    """
+    import os
+    import sys
+    import threading
+
+    code = 0 if code is None else code
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if (
+        not isinstance(code, int)
+        or os.environ.get(ENV_FULL_EXIT, "").strip() not in ("", "0")
+        or not any(name in sys.modules for name in _FRAMEWORKS)
+        or any(t.is_alive() and not t.daemon for t in others)
+    ):
+        sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a closed pipe: nothing more to write
+            pass
+    os._exit(code)
