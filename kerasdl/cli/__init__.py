@@ -129,11 +129,10 @@ def _exit(code) -> None:
     ):
         sys.exit(code)
     import atexit
+    import contextlib
 
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # closed, or a closed pipe
             stream.flush()
-        except (OSError, ValueError):  # closed, or a closed pipe: nothing more to write
-            pass
     os._exit(code)
