@@ -57,6 +57,7 @@ from pathlib import Path
 
 import keras
 
+import kerasdl.layers
 from kerasdl.config import model_source, unused_model_fields
 
 __all__ = [
@@ -266,7 +267,7 @@ def build_mlp(config, dataset) -> keras.Model:
         layers.append(keras.layers.Activation(m.activation, name=f"{m.activation}_{n}"))
         if m.dropout[i] > 0:
             layers.append(
-                keras.layers.Dropout(
+                kerasdl.layers.Dropout(
                     m.dropout[i], seed=layer_seed(config.seed, i, 2), name=f"dropout_{n}"
                 )
             )
@@ -379,7 +380,7 @@ def build_cnn(config, dataset) -> keras.Model:
     rate = max(m.dropout, default=0.0)
     if rate > 0:
         layers.append(
-            keras.layers.Dropout(rate, seed=layer_seed(config.seed, 2, 2), name="dropout")
+            kerasdl.layers.Dropout(rate, seed=layer_seed(config.seed, 2, 2), name="dropout")
         )
     height, width = shape[0], shape[1]
     for _ in _CNN_FILTERS:

@@ -249,7 +249,7 @@ def describe_model(model) -> dict:
     total = _params(model)
     return {
         "name": str(getattr(model, "name", "") or ""),
-        "class": type(model).__name__,
+        "class": _registration.plain_name(model),
         "params": total,
         "trainable_params": trainable,
         "non_trainable_params": (
@@ -258,7 +258,7 @@ def describe_model(model) -> dict:
         "layers": [
             {
                 "name": str(layer.name),
-                "class": type(layer).__name__,
+                "class": _registration.plain_name(layer),
                 "output_shape": _output_shape(layer),
                 "params": _params(layer),
             }

@@ -302,9 +302,10 @@ def _registered_kerasdl_classes():
 
 
 def test_every_registered_kerasdl_class_that_a_keras_file_can_hold_is_saved_under_a_hint():
-    """Regularizers, initializers, losses, optimizers and schedules (Keras deserializes them from
-    a saved model); the callbacks kerasdl registers are never in a .keras file."""
+    """Regularizers, initializers, losses, optimizers, schedules and layers (Keras deserializes
+    them from a saved model); the callbacks kerasdl registers are never in a .keras file."""
     families = (
+        keras.layers.Layer,
         keras.regularizers.Regularizer,
         keras.initializers.Initializer,
         keras.losses.Loss,

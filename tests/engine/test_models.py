@@ -38,7 +38,7 @@ def preset():
 
 
 def test_preset_layers_are_the_chapters(preset):
-    layers = [(type(layer).__name__, layer.name) for layer in preset.layers]
+    layers = [(type(layer).__qualname__, layer.name) for layer in preset.layers]
     assert layers == [
         ("Dense", "dense_1"),
         ("BatchNormalization", "batch_norm_1"),
@@ -138,7 +138,7 @@ def test_layers_follow_the_config():
         ),
         MNIST,
     )
-    kinds = [type(layer).__name__ for layer in model.layers]
+    kinds = [type(layer).__qualname__ for layer in model.layers]
     assert kinds == [
         "Dense",
         "Activation",
