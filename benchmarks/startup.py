@@ -13,6 +13,9 @@ shared); the medians of the wall time from spawn to exit are reported:
 - ``kerasdl --help``: the CLI's start without frameworks.
 
     python benchmarks/startup.py --repeats 5
+    PYTHONPATH=/tmp/ml_dtypes-0.7.0 python benchmarks/startup.py   # another ml_dtypes first
+
+(``pip install --no-deps --target /tmp/ml_dtypes-0.7.0 ml_dtypes==0.7.0`` makes that folder.)
 """
 
 import argparse
@@ -55,7 +58,8 @@ def available_stacks():
 
 
 def time_once(code, env):
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **env}
+    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(ROOT)]))
+    full_env = {**os.environ, "PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "3", **env}
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-c", code], env=full_env, check=True, capture_output=True, timeout=300
