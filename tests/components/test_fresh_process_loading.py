@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 import kerasdl
-from kerasdl import _registration, initializers, losses, optimizers, regularizers, schedules
+from kerasdl import _registration, initializers, layers, losses, optimizers, regularizers, schedules
 from kerasdl.callbacks.reduce_lr_on_plateau import PlateauScaledSchedule
 from kerasdl.torch_port import Shifted
 
@@ -54,6 +54,9 @@ MODELS = {  # name -> (what is kerasdl's, builder of a compiled model)
     "ExponentialLR": lambda: _dense(),
     "PlateauScaledSchedule": lambda: _dense(),
     "Shifted": lambda: _dense(),
+    "Dropout": lambda: keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2), layers.Dropout(0.5, seed=1)]
+    ),
 }
 COMPILE = {
     "MeanSquaredError": {"loss": lambda: losses.MeanSquaredError()},
@@ -95,7 +98,7 @@ LOAD = textwrap.dedent(
             continue
         layer = model.layers[0]
         found = [layer.kernel_regularizer, layer.kernel_initializer, model.loss, model.optimizer,
-                 getattr(model.optimizer, "_learning_rate", None)]
+                 getattr(model.optimizer, "_learning_rate", None), model.layers[-1]]
         results[name] = ["loaded", [f"{{type(x).__module__}}.{{type(x).__qualname__}}"
                                     for x in found]]
     print("RESULTS", json.dumps(results))
@@ -157,6 +160,7 @@ def test_with_the_family_imported_every_model_loads_kerasdl_s_classes(saved):
         "ExponentialLR": "kerasdl.schedules._chapter.ExponentialLR",
         "PlateauScaledSchedule": "kerasdl.callbacks.reduce_lr_on_plateau.PlateauScaledSchedule",
         "Shifted": "kerasdl.torch_port.Shifted",
+        "Dropout": "kerasdl.layers.Dropout",
     }
     assert set(expected) == set(MODELS)
     for name, want in expected.items():
