@@ -1,6 +1,6 @@
 """Layers: `Dropout`, Keras's ``Dropout`` with a mask that costs fewer random numbers on JAX.
 
-The chapter's dropout (section 3.5) keeps each unit with probability ``1 - rate`` and scales the
+The chapter's dropout (section 3.4.4) keeps each unit with probability ``1 - rate`` and scales the
 kept ones by ``1 / (1 - rate)`` (inverted dropout, as ``torch.nn.Dropout`` and Keras do). Keras
 draws one 32-bit random number per unit for that (``jax.random.bernoulli``); on the 2-core CPU the
 JAX epoch of the chapter's network spent about 0.1 s of 0.8 on those numbers alone. When

@@ -107,8 +107,8 @@ def _exit(code) -> None:
     loaded.
 
     After a command that loaded TensorFlow its work is done, yet Python's teardown of the
-    loaded modules takes 1.3 s more on 2 cores (JAX's 0.7 s): a third of the quick start's
-    wall time past its last line (docs/benchmarks.md, "Start-up"). Every file kerasdl writes
+    loaded modules takes 1.3-1.5 s more on 2 cores (Keras on JAX about 0.5 s;
+    ``benchmarks/startup.py``, docs/engine.md "Start-up and exit"). Every file kerasdl writes
     is closed by then; the ``atexit`` handlers still run (logging's flush, TensorFlow's and
     JAX's own), the standard streams are flushed, then ``os._exit``. A process that still has
     another thread running (Python would wait for it), a code that is not a number, no
