@@ -6,7 +6,8 @@ training images, batch 64, the short last batch of 48); the variants run in turn
 times, each round ``--epochs`` epochs of each after one untimed warm-up epoch (compilation), so
 that the machine's drift is shared. From the whole preset down to the bare step:
 
-- ``preset``: `kerasdl.runner.train` (its callbacks, event log, checkpoints, validation);
+- ``preset``: `kerasdl.runner.train` (its callbacks, event log, checkpoints, validation),
+  run first, not alternated (its median is of its own epochs 2 on);
 - ``loop.fit``: `kerasdl.loop.fit` on the preset's compiled model, with validation, no callbacks;
 - ``steps, codes``: `kerasdl.loop_jax.compiled_steps` alone (the uint8 codes decoded per
   batch), the epoch in calls of ``steps_per_execution`` (128) steps;
@@ -16,17 +17,12 @@ that the machine's drift is shared. From the whole preset down to the bare step:
 - ``steps, keras AdamW``: Keras's own ``AdamW`` instead of kerasdl's;
 - ``optax``: the JAX + optax epoch (one ``jit`` of a ``lax.scan``, no validation).
 
-Also counted, from the compiled programs (``--hlo``): the instructions of one training step of
-kerasdl (``model.train_step``) and of optax's, by opcode.
-
     python benchmarks/jax_epoch_parts.py --data-dir ../shared/data/mnist --rounds 2 --epochs 4
 """
 
 import argparse
-import collections
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -105,17 +101,6 @@ def recompiled(model, optimizer=None, metrics=True):
         metrics=["accuracy"] if metrics else None,
     )
     return copy
-
-
-def hlo_counts(compiled_text):
-    """Opcode counts of a compiled HLO module's instructions (fusions counted once)."""
-    counts = collections.Counter()
-    entry = compiled_text
-    for line in entry.splitlines():
-        match = re.match(r"\s*(?:ROOT )?%?[\w.\-]+ = \S+ (\w[\w\-]*)\(", line)
-        if match:
-            counts[match.group(1)] += 1
-    return counts
 
 
 def main():

@@ -10,8 +10,6 @@ import textwrap
 
 import pytest
 
-from kerasdl import cli
-
 
 def _python(code, **env):
     """Run ``code`` in a fresh interpreter; its CompletedProcess."""
@@ -97,13 +95,32 @@ def test_full_exit_asked_for_or_a_thread_still_running_or_a_message_exits_as_pyt
     assert message == {"system_exit": "'bad input'", "rc": 1, "stderr": "bad input\n"}
 
 
-def test_none_is_exit_code_zero(monkeypatch):
-    monkeypatch.delitem(sys.modules, "tensorflow", raising=False)
-    monkeypatch.delitem(sys.modules, "jax", raising=False)
-    monkeypatch.delitem(sys.modules, "torch", raising=False)
-    with pytest.raises(SystemExit) as done:
-        cli._exit(None)
-    assert done.value.code == 0
+def test_none_is_exit_code_zero():
+    assert _exit_kind("", "None") == {"system_exit": "0", "rc": 0, "stderr": ""}
+    fast = _exit_kind('sys.modules["jax"] = types.ModuleType("jax")', "None")
+    assert fast == {"os_exit": True, "rc": 0, "stderr": ""}
+
+
+# An object whose __del__ prints at the interpreter's teardown: main() ends before it.
+_MAIN = """
+    import sys, types
+    class Teardown:
+        def __del__(self):
+            print("teardown ran", flush=True)
+    keep = Teardown()
+    {load}
+    sys.argv = ["kerasdl", "--help"]
+    from kerasdl.cli import main
+    main()
+"""
+
+
+@pytest.mark.parametrize("loaded", [False, True])
+def test_the_console_script_s_main_ends_through_the_fast_exit(loaded):
+    load = 'sys.modules["tensorflow"] = types.ModuleType("tensorflow")' if loaded else ""
+    done = _python(_MAIN.format(load=load))
+    assert done.returncode == 0 and "Usage" in done.stdout
+    assert ("teardown ran" in done.stdout) is not loaded
 
 
 def test_a_real_command_that_loads_tensorflow_exits_with_its_code_and_all_its_output(tmp_path):
